@@ -1,0 +1,80 @@
+// The one storage interface (SPEC sections 4, 5, 8). Nothing above src/store/ names a database; the
+// embedded store (sqlite/) and later PostgreSQL implement this.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "calls/call_state.h"
+#include "core/error.h"
+#include "records/filter.h"
+#include "records/record.h"
+
+namespace callrec {
+
+// One call as seen by an update: its live state if in progress, and whether it already ended.
+struct call_slot {
+  std::string call_id;
+  std::optional<calls::call_state> state;  // live state; empty if unknown or ended
+  bool ended = false;                      // a record exists (events for it are late)
+  // Set by the update function:
+  bool changed = false;                    // persist `state` (with `deadline_ms`)
+  std::optional<std::int64_t> deadline_ms; // next timer of `state`, indexed for due_calls
+  std::optional<call_record> finished;     // the call ended: insert this record, drop the live state
+};
+
+struct due_call {
+  std::uint32_t sdkappid = 0;
+  std::string call_id;
+  std::int64_t deadline_ms = 0;
+};
+
+struct store_stats {
+  std::uint64_t records = 0;
+  std::uint64_t live_calls = 0;
+};
+
+// Thread-safe. Reads may be called from any thread and return quickly. update_calls is asynchronous:
+// `done` runs on a store thread after the change is durable (or failed), so callers must not block in it.
+class store {
+ public:
+  using update_fn = std::function<void(std::vector<call_slot>&)>;
+  using done_fn = std::function<void(result<void>)>;
+
+  virtual ~store() = default;
+
+  virtual result<std::optional<call_record>> get_record(std::uint32_t sdkappid, std::string_view call_id) = 0;
+  virtual result<record_page> find_records(const record_filter& filter) = 0;
+
+  // Gives `fn` exclusive access to the named calls of one app (duplicates in `call_ids` are allowed and
+  // collapse into one slot, in first-seen order), then durably writes what it changed, atomically with
+  // other updates committed in the same group. `fn` must be quick and must not call the store.
+  virtual void update_calls(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn, done_fn done) = 0;
+
+  // Live calls whose deadline is at or before now_ms, earliest first.
+  virtual result<std::vector<due_call>> due_calls(std::int64_t now_ms, std::size_t limit) = 0;
+
+  // Removes records of an app that started before `before_ts` (unix seconds); at most `limit` per call so
+  // queries are never blocked for long. Returns how many were removed.
+  virtual result<std::uint64_t> purge_records(std::uint32_t sdkappid, std::int64_t before_ts, std::size_t limit) = 0;
+
+  virtual result<store_stats> stats() = 0;
+  virtual result<void> ping() = 0;  // readiness
+
+  // Waits for queued updates to be durable; no update is accepted after it.
+  virtual void close() = 0;
+};
+
+// Opens a store from its configuration string: "sqlite:PATH" (PostgreSQL URLs come later).
+struct store_options {
+  std::string url;
+  std::size_t max_group = 4096;  // at most this many update_calls in one commit
+};
+result<std::unique_ptr<store>> open_store(const store_options& options);
+
+}  // namespace callrec
