@@ -1,0 +1,463 @@
+#include "auth/usersig.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include <array>
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <charconv>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "auth/base64.h"
+
+namespace callrec::auth {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::size_t sha256_size = 32;
+constexpr std::size_t sha256_block_size = 64;
+using digest = std::array<unsigned char, sha256_size>;
+
+error invalid(std::string message) { return make_error(errc::usersig_invalid, std::move(message)); }
+
+// ---------------------------------------------------------------------------------------------------------------
+// HMAC-SHA256. OpenSSL 3 fetches algorithms by name, which is slow per call: SHA-256 is fetched once, and for each
+// secret key the inner and outer states (after the ipad/opad block) are computed once per thread and copied per call.
+
+const EVP_MD* sha256_md() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);  // process lifetime, never freed
+  return md;
+}
+
+struct md_ctx_free {
+  void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
+};
+using md_ctx_ptr = std::unique_ptr<EVP_MD_CTX, md_ctx_free>;
+
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+// Per-thread HMAC-SHA256 with precomputed key states; only ever used by its own thread.
+class hmac_sha256 {
+ public:
+  // Writes HMAC-SHA256(key, message) to `out`; false only when OpenSSL fails (no SHA-256 provider, no memory).
+  bool compute(std::string_view key, std::string_view message, digest& out) {
+    const key_state* state = state_for(key);
+    if (state == nullptr || !work_) return false;
+    digest inner;
+    unsigned int n = 0;
+    return EVP_MD_CTX_copy_ex(work_.get(), state->inner.get()) == 1 &&
+           EVP_DigestUpdate(work_.get(), message.data(), message.size()) == 1 &&
+           EVP_DigestFinal_ex(work_.get(), inner.data(), &n) == 1 &&
+           EVP_MD_CTX_copy_ex(work_.get(), state->outer.get()) == 1 &&
+           EVP_DigestUpdate(work_.get(), inner.data(), inner.size()) == 1 &&
+           EVP_DigestFinal_ex(work_.get(), out.data(), &n) == 1;
+  }
+
+ private:
+  struct key_state {
+    md_ctx_ptr inner;  // SHA-256 after absorbing key ^ ipad
+    md_ctx_ptr outer;  // SHA-256 after absorbing key ^ opad
+  };
+
+  // Apps are few; the bound only stops a thread from holding states for an unbounded number of keys.
+  static constexpr std::size_t max_keys = 1024;
+
+  const key_state* state_for(std::string_view key) {
+    if (auto it = keys_.find(key); it != keys_.end()) return &it->second;
+    const EVP_MD* md = sha256_md();
+    if (md == nullptr) return nullptr;
+    std::array<unsigned char, sha256_block_size> block{};
+    if (key.size() > block.size()) {
+      unsigned int n = 0;
+      if (EVP_Digest(key.data(), key.size(), block.data(), &n, md, nullptr) != 1) return nullptr;
+    } else {
+      std::memcpy(block.data(), key.data(), key.size());
+    }
+    key_state state{md_ctx_ptr(EVP_MD_CTX_new()), md_ctx_ptr(EVP_MD_CTX_new())};
+    const bool ok = state.inner && state.outer && absorb_padded(state.inner.get(), md, block, 0x36) &&
+                    absorb_padded(state.outer.get(), md, block, 0x5c);
+    OPENSSL_cleanse(block.data(), block.size());
+    if (!ok) return nullptr;
+    if (keys_.size() >= max_keys) keys_.clear();
+    return &keys_.emplace(std::string(key), std::move(state)).first->second;
+  }
+
+  static bool absorb_padded(EVP_MD_CTX* ctx, const EVP_MD* md, const std::array<unsigned char, 64>& block,
+                            unsigned char pad) {
+    std::array<unsigned char, sha256_block_size> padded;
+    for (std::size_t i = 0; i < padded.size(); ++i) padded[i] = block[i] ^ pad;
+    const bool ok = EVP_DigestInit_ex(ctx, md, nullptr) == 1 && EVP_DigestUpdate(ctx, padded.data(), padded.size()) == 1;
+    OPENSSL_cleanse(padded.data(), padded.size());
+    return ok;
+  }
+
+  std::unordered_map<std::string, key_state, string_hash, std::equal_to<>> keys_;
+  md_ctx_ptr work_{EVP_MD_CTX_new()};
+};
+
+bool compute_hmac(std::string_view key, std::string_view message, digest& out) {
+  thread_local hmac_sha256 hmac;
+  return hmac.compute(key, message, out);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// zlib inflate into a caller's buffer, with a per-thread stream that is reset rather than re-initialised.
+
+enum class inflate_status { ok, not_zlib, truncated, too_large, trailing_data, internal };
+
+class inflater {
+ public:
+  inflater() { ready_ = inflateInit(&stream_) == Z_OK; }
+  ~inflater() {
+    if (ready_) inflateEnd(&stream_);
+  }
+  inflater(const inflater&) = delete;
+  inflater& operator=(const inflater&) = delete;
+
+  inflate_status run(const unsigned char* in, std::size_t in_size, unsigned char* out, std::size_t out_capacity,
+                     std::size_t& out_size) {
+    if (!ready_ || inflateReset(&stream_) != Z_OK) return inflate_status::internal;
+    stream_.next_in = const_cast<unsigned char*>(in);  // zlib's API is not const-correct; it does not write
+    stream_.avail_in = static_cast<uInt>(in_size);
+    stream_.next_out = out;
+    stream_.avail_out = static_cast<uInt>(out_capacity);
+    // Z_FINISH in one call: the output buffer doubles as the window, so zlib allocates none.
+    const int rc = inflate(&stream_, Z_FINISH);
+    out_size = out_capacity - stream_.avail_out;
+    switch (rc) {
+      case Z_STREAM_END:
+        return stream_.avail_in == 0 ? inflate_status::ok : inflate_status::trailing_data;
+      case Z_OK:
+      case Z_BUF_ERROR:
+        return stream_.avail_out == 0 ? inflate_status::too_large : inflate_status::truncated;
+      case Z_MEM_ERROR:
+        return inflate_status::internal;
+      default:  // Z_DATA_ERROR, Z_NEED_DICT, Z_STREAM_ERROR
+        return inflate_status::not_zlib;
+    }
+  }
+
+ private:
+  z_stream stream_{};
+  bool ready_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fields of the JSON payload.
+
+// An integer field: a JSON integer, or a string holding one (some generators emit those). `text` is the decimal
+// text the generator signed: the JSON string itself, or the number printed into `digits`.
+struct integer_field {
+  std::int64_t value = 0;
+  std::string_view text;
+  std::array<char, 24> digits{};
+};
+
+enum class integer_status { ok, not_integer, out_of_range };
+
+integer_status read_integer(const json::value& v, std::int64_t lo, std::int64_t hi, integer_field& f) {
+  if (v.is_int64()) {
+    f.value = v.get_int64();
+  } else if (v.is_uint64()) {
+    if (v.get_uint64() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      return integer_status::out_of_range;
+    }
+    f.value = static_cast<std::int64_t>(v.get_uint64());
+  } else if (v.is_string()) {
+    const json::string& s = v.get_string();
+    const char* first = s.data();
+    const char* last = s.data() + s.size();
+    const auto [end, ec] = std::from_chars(first, last, f.value);
+    if (ec == std::errc::result_out_of_range) return integer_status::out_of_range;
+    if (ec != std::errc{} || end != last) return integer_status::not_integer;
+    if (f.value < lo || f.value > hi) return integer_status::out_of_range;
+    f.text = std::string_view(s.data(), s.size());
+    return integer_status::ok;
+  } else {
+    return integer_status::not_integer;  // doubles included: no generator emits them
+  }
+  if (f.value < lo || f.value > hi) return integer_status::out_of_range;
+  const auto [end, ec] = std::to_chars(f.digits.data(), f.digits.data() + f.digits.size(), f.value);
+  (void)ec;  // 24 chars always hold an int64
+  f.text = std::string_view(f.digits.data(), static_cast<std::size_t>(end - f.digits.data()));
+  return integer_status::ok;
+}
+
+std::optional<error> read_integer_field(const json::value* v, const char* name, std::int64_t lo, std::int64_t hi,
+                                        integer_field& f) {
+  if (v == nullptr) return invalid(std::string("usersig: ") + name + " missing");
+  switch (read_integer(*v, lo, hi, f)) {
+    case integer_status::ok:
+      return std::nullopt;
+    case integer_status::not_integer:
+      return invalid(std::string("usersig: ") + name + " is not an integer");
+    case integer_status::out_of_range:
+      break;
+  }
+  return invalid(std::string("usersig: ") + name + " out of range");
+}
+
+std::string_view view_of(const json::string& s) { return {s.data(), s.size()}; }
+
+void append_content(std::string& out, std::string_view identifier, std::string_view sdkappid, std::string_view time,
+                    std::string_view expire, const std::string_view* userbuf_base64) {
+  out.clear();
+  out.append("TLS.identifier:").append(identifier);
+  out.append("\nTLS.sdkappid:").append(sdkappid);
+  out.append("\nTLS.time:").append(time);
+  out.append("\nTLS.expire:").append(expire);
+  out.push_back('\n');
+  if (userbuf_base64 != nullptr) out.append("TLS.userbuf:").append(*userbuf_base64).push_back('\n');
+}
+
+// Decodes a token. When `signed_content` is given, also writes there the exact content the generator signed, and
+// the signature to `sig`, for verify_usersig.
+result<usersig_claims> decode(std::string_view token, std::string* signed_content, digest* sig) {
+  if (token.empty()) return invalid("usersig: empty");
+  if (token.size() > max_usersig_token_size) {
+    return invalid("usersig: too long (" + std::to_string(token.size()) + " bytes, at most " +
+                   std::to_string(max_usersig_token_size) + ")");
+  }
+
+  // Token -> zlib stream.
+  std::array<unsigned char, max_usersig_token_size / 4 * 3 + 3> compressed;
+  const auto compressed_size =
+      base64_decode_into(token, base64_alphabet::usersig, compressed.data(), compressed.size());
+  if (!compressed_size) return invalid("usersig: not base64");
+
+  // zlib stream -> JSON text, capped against decompression bombs.
+  std::array<unsigned char, max_usersig_payload_size> payload;
+  std::size_t payload_size = 0;
+  thread_local inflater zlib;
+  switch (zlib.run(compressed.data(), *compressed_size, payload.data(), payload.size(), payload_size)) {
+    case inflate_status::ok:
+      break;
+    case inflate_status::not_zlib:
+      return invalid("usersig: not a zlib stream");
+    case inflate_status::truncated:
+      return invalid("usersig: truncated zlib stream");
+    case inflate_status::too_large:
+      return invalid("usersig: payload larger than " + std::to_string(max_usersig_payload_size) + " bytes");
+    case inflate_status::trailing_data:
+      return invalid("usersig: data after the zlib stream");
+    case inflate_status::internal:
+      return make_error(errc::internal, "usersig: zlib failure");
+  }
+
+  // JSON text -> object. The DOM lives in a stack buffer: no heap allocation for a typical token.
+  std::array<unsigned char, 4096> arena;
+  json::monotonic_resource memory(arena.data(), arena.size());
+  boost::system::error_code ec;
+  const json::value doc =
+      json::parse(json::string_view(reinterpret_cast<const char*>(payload.data()), payload_size), ec, &memory);
+  if (ec) return invalid("usersig: payload is not JSON");
+  if (!doc.is_object()) return invalid("usersig: payload is not a JSON object");
+
+  const json::value* ver = nullptr;
+  const json::value* identifier = nullptr;
+  const json::value* sdkappid = nullptr;
+  const json::value* time = nullptr;
+  const json::value* expire = nullptr;
+  const json::value* userbuf = nullptr;
+  const json::value* signature = nullptr;
+  for (const json::key_value_pair& kv : doc.get_object()) {
+    const std::string_view key(kv.key().data(), kv.key().size());
+    if (key.size() < 7 || key.substr(0, 4) != "TLS.") continue;  // other keys are ignored, as Tencent does
+    const std::string_view name = key.substr(4);
+    if (name == "ver") {
+      ver = &kv.value();
+    } else if (name == "identifier") {
+      identifier = &kv.value();
+    } else if (name == "sdkappid") {
+      sdkappid = &kv.value();
+    } else if (name == "time") {
+      time = &kv.value();
+    } else if (name == "expire") {
+      expire = &kv.value();
+    } else if (name == "userbuf") {
+      userbuf = &kv.value();
+    } else if (name == "sig") {
+      signature = &kv.value();
+    }
+  }
+
+  if (ver == nullptr) return invalid("usersig: TLS.ver missing");
+  if (!ver->is_string() || view_of(ver->get_string()) != "2.0") return invalid("usersig: TLS.ver is not \"2.0\"");
+  if (identifier == nullptr) return invalid("usersig: TLS.identifier missing");
+  if (!identifier->is_string()) return invalid("usersig: TLS.identifier is not a string");
+
+  integer_field appid_field, time_field, expire_field;
+  constexpr std::int64_t int64_min = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
+  if (auto e = read_integer_field(sdkappid, "TLS.sdkappid", 0, std::numeric_limits<std::uint32_t>::max(),
+                                  appid_field)) {
+    return std::move(*e);
+  }
+  if (auto e = read_integer_field(time, "TLS.time", int64_min, int64_max, time_field)) return std::move(*e);
+  if (auto e = read_integer_field(expire, "TLS.expire", int64_min, int64_max, expire_field)) return std::move(*e);
+
+  std::optional<std::string> userbuf_bytes;
+  std::string_view userbuf_text;
+  if (userbuf != nullptr && !userbuf->is_null()) {
+    if (!userbuf->is_string()) return invalid("usersig: TLS.userbuf is not a string");
+    userbuf_text = view_of(userbuf->get_string());
+    userbuf_bytes = base64_decode(userbuf_text, base64_alphabet::standard);
+    if (!userbuf_bytes) return invalid("usersig: TLS.userbuf is not base64");
+  }
+
+  if (signature == nullptr) return invalid("usersig: TLS.sig missing");
+  if (!signature->is_string()) return invalid("usersig: TLS.sig is not a string");
+  const std::string_view sig_text = view_of(signature->get_string());
+  digest sig_bytes;
+  if (base64_decoded_size(sig_text, base64_alphabet::standard) != sha256_size ||
+      !base64_decode_into(sig_text, base64_alphabet::standard, sig_bytes.data(), sig_bytes.size())) {
+    return invalid("usersig: TLS.sig is not a base64 HMAC-SHA256");
+  }
+
+  const std::string_view id_text = view_of(identifier->get_string());
+  if (signed_content != nullptr) {
+    append_content(*signed_content, id_text, appid_field.text, time_field.text, expire_field.text,
+                   userbuf_bytes ? &userbuf_text : nullptr);
+    *sig = sig_bytes;
+  }
+  return usersig_claims{std::string(id_text), static_cast<std::uint32_t>(appid_field.value), time_field.value,
+                        expire_field.value, std::move(userbuf_bytes)};
+}
+
+// Appends `s` as a JSON string the way JavaScript's JSON.stringify writes it (the npm generator's bytes).
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\b':
+        out.append("\\b");
+        break;
+      case '\f':
+        out.append("\\f");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      default:
+        if (c < 0x20) {
+          out.append("\\u00");
+          out.push_back(hex[c >> 4]);
+          out.push_back(hex[c & 15]);
+        } else {
+          out.push_back(ch);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+std::string deflate_default(std::string_view data) {
+  uLongf size = compressBound(static_cast<uLong>(data.size()));
+  std::string out(size, '\0');
+  const int rc = compress2(reinterpret_cast<Bytef*>(out.data()), &size, reinterpret_cast<const Bytef*>(data.data()),
+                           static_cast<uLong>(data.size()), Z_DEFAULT_COMPRESSION);
+  if (rc != Z_OK) throw std::runtime_error("usersig: zlib compress failed");
+  out.resize(size);
+  return out;
+}
+
+}  // namespace
+
+std::int64_t usersig_expires_at(const usersig_claims& claims) noexcept {
+  std::int64_t end = 0;
+  if (__builtin_add_overflow(claims.time, claims.expire, &end)) {
+    return claims.expire > 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+  }
+  return end;
+}
+
+result<usersig_claims> decode_usersig(std::string_view token) { return decode(token, nullptr, nullptr); }
+
+std::string usersig_signature(std::string_view key, const usersig_claims& claims) {
+  std::array<char, 24> appid, time, expire;
+  const auto print = [](std::array<char, 24>& buf, auto value) {
+    return std::string_view(buf.data(), static_cast<std::size_t>(
+                                            std::to_chars(buf.data(), buf.data() + buf.size(), value).ptr - buf.data()));
+  };
+  std::string content;
+  std::string userbuf_base64;
+  std::string_view userbuf_view;
+  if (claims.userbuf) {
+    userbuf_base64 = base64_encode(*claims.userbuf);
+    userbuf_view = userbuf_base64;
+  }
+  append_content(content, claims.identifier, print(appid, claims.sdkappid), print(time, claims.time),
+                 print(expire, claims.expire), claims.userbuf ? &userbuf_view : nullptr);
+  digest mac;
+  if (!compute_hmac(key, content, mac)) throw std::runtime_error("usersig: HMAC-SHA256 unavailable (OpenSSL)");
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
+}
+
+result<usersig_claims> verify_usersig(std::string_view token, std::string_view key, std::uint32_t sdkappid,
+                                      std::string_view identifier, std::int64_t now_s) {
+  thread_local std::string content;  // reused: its capacity saves an allocation per call
+  digest sig;
+  result<usersig_claims> claims = decode(token, &content, &sig);
+  if (!claims) return claims;
+
+  digest expected;
+  if (!compute_hmac(key, content, expected)) return make_error(errc::internal, "usersig: HMAC-SHA256 unavailable");
+  if (CRYPTO_memcmp(expected.data(), sig.data(), sig.size()) != 0) return invalid("usersig: signature mismatch");
+
+  if (claims->identifier != identifier) return invalid("usersig: issued for another identifier");
+  if (claims->sdkappid != sdkappid) return invalid("usersig: issued for another sdkappid");
+  if (now_s > usersig_expires_at(*claims)) {
+    return make_error(errc::usersig_expired, "usersig: expired at " + std::to_string(usersig_expires_at(*claims)) +
+                                                 " (now " + std::to_string(now_s) + ")");
+  }
+  return claims;
+}
+
+std::string make_usersig(std::string_view key, std::uint32_t sdkappid, std::string_view identifier,
+                         std::int64_t now_s, std::int64_t expire_s, std::optional<std::string> userbuf) {
+  usersig_claims claims{std::string(identifier), sdkappid, now_s, expire_s, std::move(userbuf)};
+  const std::string sig = usersig_signature(key, claims);
+
+  // Field order and number formatting of the npm package tls-sig-api-v2 (JSON.stringify).
+  std::string doc = "{\"TLS.ver\":\"2.0\",\"TLS.identifier\":";
+  append_json_string(doc, claims.identifier);
+  doc.append(",\"TLS.sdkappid\":").append(std::to_string(claims.sdkappid));
+  doc.append(",\"TLS.time\":").append(std::to_string(claims.time));
+  doc.append(",\"TLS.expire\":").append(std::to_string(claims.expire));
+  if (claims.userbuf) {
+    doc.append(",\"TLS.userbuf\":");
+    append_json_string(doc, base64_encode(*claims.userbuf));
+  }
+  doc.append(",\"TLS.sig\":");
+  append_json_string(doc, sig);
+  doc.push_back('}');
+  return base64_encode(deflate_default(doc), base64_alphabet::usersig);
+}
+
+}  // namespace callrec::auth
