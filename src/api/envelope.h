@@ -1,0 +1,16 @@
+// The v1 answer envelope: {"errorCode","errorMessage","requestId","data"} (SPEC section 1). Pure.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace callrec::api {
+
+// data_json: the serialized `data` object, or empty to leave `data` out.
+std::string make_envelope(int error_code, std::string_view message, std::string_view request_id,
+                          std::string_view data_json);
+
+// 128 random bits as 32 lowercase hex digits; thread-safe (per-thread generator).
+std::string new_request_id();
+
+}  // namespace callrec::api

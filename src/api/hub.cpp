@@ -1,0 +1,255 @@
+#include "api/hub.h"
+
+#include <boost/json.hpp>
+#include <chrono>
+
+#include "api/envelope.h"
+#include "records/wire.h"
+
+namespace callrec::api {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+const hub::route hub::routes_[] = {
+    {"/v1/records/get_record_by_callId", obs::api_id::get_record, rate_key::get_record, true,
+     &hub::get_record_by_call_id},
+    {"/v1/records/get_records_by_filter", obs::api_id::get_records, rate_key::get_records, true,
+     &hub::get_records_by_filter},
+    {"/v1/events/report", obs::api_id::events_report, rate_key::events, false, &hub::report_events},
+};
+
+hub::hub(const server_config& cfg, store& st, obs::metrics& metrics, obs::access_log& log, const clock& clk)
+    : cfg_(cfg), store_(st), metrics_(metrics), log_(log), clock_(clk), ingest_(st, metrics) {
+  for (const auto& a : cfg.apps) {
+    auto s = std::make_unique<app_state>();
+    s->cfg = a;
+    s->get_record.reset(a.limits.get_record_by_call_id);
+    s->get_records.reset(a.limits.get_records_by_filter);
+    s->callback.reset(a.limits.callback);
+    s->events.reset(a.limits.events);
+    apps_.emplace(a.sdkappid, std::move(s));
+  }
+}
+
+calls::call_settings hub::settings_of(std::uint32_t sdkappid) const {
+  calls::call_settings s;
+  if (auto it = apps_.find(sdkappid); it != apps_.end()) s.heartbeat_sec = it->second->cfg.heartbeat_sec;
+  return s;
+}
+
+namespace {
+
+hub::outcome fail(errc code, std::string message) { return {wire_code(code), std::move(message), {}}; }
+hub::outcome fail(const error& e) { return {wire_code(e.code), e.message, {}}; }
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+http::reply hub::ops(std::string_view path) {
+  http::reply rep;
+  rep.content_type = "text/plain; charset=utf-8";
+  if (path == "/healthz") {
+    rep.body = "ok\n";
+  } else if (path == "/readyz") {
+    auto r = store_.ping();
+    rep.status = r ? 200 : 503;
+    rep.body = r ? "ready\n" : "store unavailable\n";
+  } else {
+    rep.content_type = "text/plain; version=0.0.4";
+    rep.body = metrics_.render();
+  }
+  return rep;
+}
+
+asio::awaitable<http::reply> hub::handle(const http::request& req) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto [path, query] = split_target(req.target);
+  if ((path == "/healthz" || path == "/readyz" || path == "/metrics") &&
+      (req.verb == http::method::get || req.verb == http::method::head)) {
+    co_return ops(path);
+  }
+
+  http::reply rep;
+  rep.request_id = new_request_id();
+  obs::api_id api = obs::api_id::not_found;
+  std::uint32_t sdkappid = 0;
+  outcome out;
+  const route* found = nullptr;
+  for (const auto& r : routes_) {
+    if (r.path == path) found = &r;
+  }
+  if (!found) {
+    if (!path.starts_with("/v1/")) rep.status = 404;
+    out = fail(errc::invalid_param, "unknown API path " + std::string(path.substr(0, 200)) +
+                                        "; expected /v1/records/get_record_by_callId, "
+                                        "/v1/records/get_records_by_filter or /v1/events/report");
+  } else if (req.verb != http::method::post) {
+    api = found->api;
+    out = fail(errc::invalid_param, "method not allowed: the REST API takes POST only");
+  } else {
+    api = found->api;
+    out = co_await run_api(*found, req, query, sdkappid);
+  }
+  rep.body = make_envelope(out.code, out.message, rep.request_id, out.data);
+  const double secs = seconds_since(t0);
+  metrics_.request(api, out.code, secs);
+  if (log_.enabled()) {
+    log_.write(obs::access_entry{rep.request_id, obs::to_string(api), sdkappid, out.code, secs * 1000.0, rep.status,
+                                 req.remote});
+  }
+  co_return rep;
+}
+
+asio::awaitable<hub::outcome> hub::run_api(const route& r, const http::request& req, std::string_view query,
+                                           std::uint32_t& sdkappid) {
+  auto params = parse_hub_query(query);
+  if (!params) co_return fail(params.error());
+  sdkappid = params->sdkappid;
+  auto it = apps_.find(params->sdkappid);
+  if (it == apps_.end()) {
+    co_return fail(errc::usersig_invalid, "unknown sdkappid " + std::to_string(params->sdkappid));
+  }
+  app_state& app = *it->second;
+  call_ctx ctx;
+  ctx.now_ms = clock_.now_ms();
+  auto claims = verifier_.verify(params->usersig, app.cfg.secret_key, params->sdkappid, params->identifier,
+                                 ctx.now_ms / 1000);
+  if (!claims) co_return fail(claims.error());
+  for (const auto& a : app.cfg.admins) ctx.is_admin = ctx.is_admin || a == params->identifier;
+  if (r.needs_admin && !ctx.is_admin) {
+    co_return fail(errc::not_admin, "identifier " + params->identifier + " is not an administrator of app " +
+                                        std::to_string(params->sdkappid));
+  }
+  if (r.needs_admin && !app.cfg.entitled) {
+    co_return fail(errc::not_entitled, "app " + std::to_string(params->sdkappid) +
+                                           " is not entitled to call records (Group Call package)");
+  }
+  token_bucket* bucket = nullptr;
+  switch (r.rate) {
+    case rate_key::get_record: bucket = &app.get_record; break;
+    case rate_key::get_records: bucket = &app.get_records; break;
+    case rate_key::callback: bucket = &app.callback; break;
+    case rate_key::events: bucket = &app.events; break;
+  }
+  if (!bucket->admit(ctx.now_ms, r.rate == rate_key::events ? 0 : 1)) {
+    co_return fail(errc::rate_limited, "request rate over the limit of app " + std::to_string(params->sdkappid) +
+                                           " for " + std::string(obs::to_string(r.api)));
+  }
+  if (req.body.empty()) co_return fail(errc::bad_body, "request body is empty; send a JSON object, at least {}");
+  boost::system::error_code ec;
+  json::parse_options popt;
+  popt.max_depth = 32;
+  unsigned char buf[4096];
+  json::monotonic_resource mr(buf, sizeof buf);
+  json::value body = json::parse(req.body, ec, &mr, popt);
+  if (ec) co_return fail(errc::bad_body, "request body is not valid JSON: " + ec.message());
+  if (!body.is_object()) co_return fail(errc::bad_body, "request body must be a JSON object");
+  ctx.app = &app;
+  ctx.params = std::move(*params);
+  ctx.body = std::move(body.get_object());
+  co_return co_await (this->*r.fn)(ctx);
+}
+
+asio::awaitable<hub::outcome> hub::get_record_by_call_id(call_ctx& ctx) {
+  auto it = ctx.body.find("callId");
+  if (it == ctx.body.end() || it->value().is_null()) co_return fail(errc::invalid_param, "callId is required");
+  if (!it->value().is_string()) co_return fail(errc::bad_body, "callId must be a string");
+  std::string_view id = it->value().get_string();
+  if (!valid_call_id(id)) co_return fail(errc::invalid_param, "callId must be 1..64 bytes without control characters");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto rec = store_.get_record(ctx.app->cfg.sdkappid, id);
+  metrics_.store_read_seconds.observe(seconds_since(t0));
+  if (!rec) co_return fail(rec.error());
+  if (!*rec) co_return fail(errc::not_found, "no record of call " + std::string(id) + " (or older than the retention window)");
+  outcome out;
+  append_record_json(out.data, **rec);
+  co_return out;
+}
+
+asio::awaitable<hub::outcome> hub::get_records_by_filter(call_ctx& ctx) {
+  auto req = parse_filter_request(ctx.body, ctx.app->cfg.sdkappid, ctx.app->cfg.retention_days, ctx.now_ms / 1000);
+  if (!req) co_return fail(req.error());
+  record_page page;
+  if (!req->empty_window) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto found = store_.find_records(req->filter);
+    metrics_.store_read_seconds.observe(seconds_since(t0));
+    if (!found) co_return fail(found.error());
+    page = std::move(*found);
+  }
+  outcome out;
+  out.data.reserve(256 + page.records.size() * 300);
+  out.data += "{\"totalNum\":";
+  out.data += std::to_string(page.total);
+  out.data += ",\"page\":";
+  out.data += std::to_string(req->filter.after ? 1 : req->page);
+  out.data += ",\"callRecordList\":[";
+  for (std::size_t i = 0; i < page.records.size(); ++i) {
+    if (i) out.data += ',';
+    append_record_json(out.data, page.records[i]);
+  }
+  out.data += ']';
+  if (page.next) {
+    out.data += ",\"nextCursor\":\"";
+    out.data += encode_cursor(*page.next);
+    out.data += '"';
+  }
+  out.data += '}';
+  co_return out;
+}
+
+asio::awaitable<hub::outcome> hub::report_events(call_ctx& ctx) {
+  auto it = ctx.body.find("events");
+  if (it == ctx.body.end() || it->value().is_null()) co_return fail(errc::invalid_param, "events is required");
+  const json::array* arr = it->value().if_array();
+  if (!arr) co_return fail(errc::bad_body, "events must be an array of event objects");
+  if (arr->empty() || arr->size() > 500) co_return fail(errc::invalid_param, "events must hold 1 to 500 events");
+  ctx.app->events.charge(ctx.now_ms, static_cast<double>(arr->size()));
+
+  std::vector<batch_entry> entries;
+  entries.reserve(arr->size());
+  for (const auto& v : *arr) entries.push_back(parse_event(v, ctx.is_admin, ctx.params.identifier, ctx.now_ms));
+  auto applied = co_await ingest_.report(ctx.app->cfg.sdkappid, settings_of(ctx.app->cfg.sdkappid), ctx.is_admin,
+                                         std::move(entries), deadline);
+  if (!applied) co_return fail(applied.error());
+
+  outcome out;
+  std::uint64_t counts[4] = {0, 0, 0, 0};
+  std::string results;
+  results.reserve(applied->size() * 32);
+  std::size_t first_refused = applied->size();
+  for (std::size_t i = 0; i < applied->size(); ++i) {
+    const auto& o = (*applied)[i].outcome;
+    ++counts[static_cast<int>(o.status)];
+    if (i) results += ',';
+    results += "{\"index\":";
+    results += std::to_string(i);
+    results += ",\"status\":\"";
+    results += calls::to_string(o.status);
+    results += '"';
+    if (o.status == calls::event_status::refused) {
+      if (first_refused == applied->size()) first_refused = i;
+      results += ",\"errorCode\":";
+      results += std::to_string(wire_code(o.code));
+      results += ",\"errorMessage\":";
+      obs::append_json_string(results, "events[" + std::to_string(i) + "]: " + o.message);
+    }
+    results += '}';
+  }
+  out.data = "{\"applied\":" + std::to_string(counts[0]) + ",\"duplicates\":" + std::to_string(counts[1]) +
+             ",\"late\":" + std::to_string(counts[2]) + ",\"refused\":" + std::to_string(counts[3]) +
+             ",\"results\":[" + results + "]}";
+  if (first_refused < applied->size()) {
+    const auto& o = (*applied)[first_refused].outcome;
+    out.code = wire_code(o.code);
+    out.message = "events[" + std::to_string(first_refused) + "] refused: " + o.message;
+    if (counts[3] > 1) out.message += " (" + std::to_string(counts[3]) + " events refused in all; see data.results)";
+  }
+  co_return out;
+}
+
+}  // namespace callrec::api

@@ -1,0 +1,33 @@
+// The v1 request line: path and the five query parameters (SPEC section 1). Pure; fuzzed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/error.h"
+
+namespace callrec::api {
+
+struct target_parts {
+  std::string_view path;
+  std::string_view query;  // without '?'
+};
+target_parts split_target(std::string_view target) noexcept;
+
+struct hub_params {
+  std::uint32_t sdkappid = 0;
+  std::string identifier;
+  std::string usersig;
+  std::uint32_t random = 0;
+};
+
+// Validates the query string: every parameter present once, percent-decoded, in range. Unknown
+// parameters are ignored (Tencent's clients add none, proxies sometimes do).
+result<hub_params> parse_hub_query(std::string_view query);
+
+// Percent-decodes a query component; nullopt on a malformed escape.
+std::optional<std::string> percent_decode(std::string_view s);
+
+}  // namespace callrec::api

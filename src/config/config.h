@@ -1,0 +1,77 @@
+// The server configuration (SPEC section 7): a TOML file, validated up front so a bad file stops the
+// start with a message naming the key and the problem.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+
+namespace callrec {
+
+// Requests per second per app and API (events: events per second).
+struct rate_limits {
+  double get_record_by_call_id = 20;
+  double get_records_by_filter = 200;
+  double callback = 10;
+  double events = 2000;
+};
+
+struct app_config {
+  std::uint32_t sdkappid = 0;
+  std::string secret_key;
+  std::vector<std::string> admins{"administrator"};
+  bool entitled = true;
+  rate_limits limits;
+  std::int32_t retention_days = 7;
+  std::int32_t heartbeat_sec = 60;
+};
+
+struct tls_config {
+  std::string cert;
+  std::string key;
+};
+
+// Limits and timeouts of the HTTP server; every one has a safe default.
+struct http_limits {
+  std::uint32_t max_header_bytes = 16 * 1024;
+  std::uint32_t max_body_bytes = 1024 * 1024;
+  std::uint32_t max_connections = 10000;
+  std::uint32_t idle_timeout_sec = 60;     // keep-alive connection with no request
+  std::uint32_t request_timeout_sec = 10;  // from the first byte of a request to its last (slowloris)
+};
+
+struct server_config {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  std::uint32_t threads = 0;  // 0: the number of cores
+  std::string data_dir = "./callrec-data";
+  std::string store;          // default: sqlite:<data_dir>/callrec.db
+  std::optional<std::string> redis;
+  std::optional<tls_config> tls;
+  bool allow_plaintext = false;
+  std::int32_t retention_days = 7;
+  std::string access_log = "stdout";  // "stdout", "off", or a file path
+  bool fsync_each_commit = false;     // true: acknowledged batches survive power loss too, not only a crash
+  http_limits limits;
+  std::vector<app_config> apps;
+
+  std::string store_url() const;
+};
+
+// Parses and validates a configuration text; `source` names it in messages.
+result<server_config> parse_config(std::string_view toml_text, std::string_view source);
+result<server_config> load_config_file(const std::string& path);
+
+// Applies --listen HOST:PORT (or [v6]:PORT); validates the port.
+result<void> apply_listen(server_config& cfg, std::string_view listen);
+
+// Checks that hold after overrides: at least one app, plain HTTP only on loopback unless allowed.
+result<void> validate(const server_config& cfg);
+
+bool is_loopback_host(std::string_view host);
+
+}  // namespace callrec

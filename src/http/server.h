@@ -1,0 +1,88 @@
+// The HTTP/1.1 server: a listener per I/O thread (SO_REUSEPORT), one coroutine per connection, keep-alive
+// and pipelining, limits on header and body size, idle and slow-request timeouts, graceful shutdown.
+// It knows nothing of the API: every request goes to one transport-independent handler.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "obs/metrics.h"
+
+namespace callrec::http {
+
+enum class method : std::uint8_t { get, post, head, other };
+
+// A request as the handler sees it; views stay valid until the handler's coroutine completes.
+struct request {
+  method verb = method::other;
+  std::string_view target;  // path and query, as sent
+  std::string_view body;
+  std::string_view remote;  // peer address
+};
+
+struct reply {
+  unsigned status = 200;
+  std::string_view content_type = "application/json";
+  std::string body;
+  std::string request_id;  // sent as X-Request-Id when not empty
+};
+
+using handler = std::function<boost::asio::awaitable<reply>(const request&)>;
+
+struct server_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::uint32_t threads = 1;
+  http_limits limits;
+};
+
+class server {
+ public:
+  server(server_options options, handler h, obs::metrics& metrics);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds and starts the I/O threads. Errors name the address.
+  result<void> start();
+  std::uint16_t port() const noexcept { return port_; }
+
+  // Graceful stop: no new connections, idle ones closed, in-flight requests answered (for at most
+  // `drain_ms`), then the threads end. Safe to call more than once and from any thread.
+  void stop(int drain_ms = 10000);
+
+  // The I/O contexts, for background work that should share the I/O threads.
+  boost::asio::io_context& context(std::size_t i) { return *contexts_[i % contexts_.size()]; }
+  std::size_t thread_count() const noexcept { return contexts_.size(); }
+
+  struct connection;
+
+ private:
+  boost::asio::awaitable<void> accept_loop(std::size_t index);
+  boost::asio::awaitable<void> session(std::size_t index, std::shared_ptr<connection> conn);
+
+  server_options options_;
+  handler handler_;
+  obs::metrics& metrics_;
+  std::uint16_t port_ = 0;
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  struct per_thread;
+  std::vector<std::unique_ptr<per_thread>> threads_state_;
+  std::vector<std::thread> threads_;
+  std::atomic<std::uint32_t> connections_{0};
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+};
+
+}  // namespace callrec::http

@@ -1,0 +1,125 @@
+#include "obs/access_log.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace callrec::obs {
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 15];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+}
+
+access_log::access_log(const std::string& target) {
+  if (target == "off") return;
+  if (target == "stdout") {
+    out_ = stdout;
+  } else {
+    out_ = std::fopen(target.c_str(), "a");
+    owns_ = out_ != nullptr;
+    if (!out_) std::fprintf(stderr, "callrec: cannot open access log %s; logging to stdout\n", target.c_str());
+    if (!out_) out_ = stdout;
+  }
+  writer_ = std::thread([this] { run(); });
+}
+
+access_log::~access_log() {
+  if (!out_) return;
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  writer_.join();
+  if (owns_) std::fclose(out_);
+}
+
+void access_log::write(const access_entry& e) {
+  if (!out_) return;
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count();
+  std::string line;
+  line.reserve(256);
+  char ts[40];
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  std::size_t n = std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(ts + n, sizeof ts - n, ".%03dZ", static_cast<int>(ms % 1000));
+  line += "{\"ts\":\"";
+  line += ts;
+  line += "\",\"requestId\":";
+  append_json_string(line, e.request_id);
+  line += ",\"api\":";
+  append_json_string(line, e.api);
+  line += ",\"sdkappid\":";
+  line += std::to_string(e.sdkappid);
+  line += ",\"errorCode\":";
+  line += std::to_string(e.error_code);
+  line += ",\"status\":";
+  line += std::to_string(e.status);
+  char lat[32];
+  std::snprintf(lat, sizeof lat, "%.3f", e.latency_ms);
+  line += ",\"latencyMs\":";
+  line += lat;
+  line += ",\"remote\":";
+  append_json_string(line, e.remote);
+  line += "}\n";
+  bool wake = false;
+  {
+    std::lock_guard lk(mu_);
+    buffer_ += line;
+    wake = buffer_.size() > 256 * 1024;
+  }
+  if (wake) cv_.notify_one();
+}
+
+void access_log::flush() {
+  std::string chunk;
+  {
+    std::lock_guard lk(mu_);
+    chunk.swap(buffer_);
+  }
+  if (!chunk.empty()) std::fwrite(chunk.data(), 1, chunk.size(), out_);
+  std::fflush(out_);
+}
+
+void access_log::run() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    cv_.wait_for(lk, std::chrono::milliseconds(100), [this] { return stop_ || buffer_.size() > 256 * 1024; });
+    std::string chunk;
+    chunk.swap(buffer_);
+    bool stopping = stop_;
+    lk.unlock();
+    if (!chunk.empty()) {
+      std::fwrite(chunk.data(), 1, chunk.size(), out_);
+      std::fflush(out_);
+    }
+    lk.lock();
+    if (stopping && buffer_.empty()) return;
+  }
+}
+
+}  // namespace callrec::obs

@@ -1,0 +1,155 @@
+#include "obs/metrics.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace callrec::obs {
+
+void histogram::observe(double seconds) noexcept {
+  std::size_t i = 0;
+  while (i < bounds.size() && seconds > bounds[i]) ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  double ns = seconds * 1e9;
+  sum_ns_.fetch_add(ns > 0 ? static_cast<std::uint64_t>(ns) : 0, std::memory_order_relaxed);
+}
+
+namespace {
+void append_number(std::string& out, double v) {
+  char buf[64];
+  int n = std::snprintf(buf, sizeof buf, "%.10g", v);
+  out.append(buf, static_cast<std::size_t>(n));
+}
+void labels_with(std::string& out, std::string_view labels, std::string_view extra) {
+  out += '{';
+  out += labels;
+  if (!labels.empty() && !extra.empty()) out += ',';
+  out += extra;
+  out += '}';
+}
+}  // namespace
+
+void histogram::render(std::string& out, std::string_view name, std::string_view labels) const {
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i <= bounds.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    out += name;
+    out += "_bucket";
+    std::string le = "le=\"";
+    if (i < bounds.size()) {
+      char buf[32];
+      int n = std::snprintf(buf, sizeof buf, "%g", bounds[i]);
+      le.append(buf, static_cast<std::size_t>(n));
+    } else {
+      le += "+Inf";
+    }
+    le += '"';
+    labels_with(out, labels, le);
+    out += ' ';
+    out += std::to_string(cumulative);
+    out += '\n';
+  }
+  out += name;
+  out += "_sum";
+  if (!labels.empty()) labels_with(out, labels, "");
+  out += ' ';
+  append_number(out, static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9);
+  out += '\n';
+  out += name;
+  out += "_count";
+  if (!labels.empty()) labels_with(out, labels, "");
+  out += ' ';
+  out += std::to_string(count_.load(std::memory_order_relaxed));
+  out += '\n';
+}
+
+std::string_view to_string(api_id a) noexcept {
+  switch (a) {
+    case api_id::get_record: return "records/get_record_by_callId";
+    case api_id::get_records: return "records/get_records_by_filter";
+    case api_id::events_report: return "events/report";
+    case api_id::not_found: return "unknown";
+    case api_id::count_: break;
+  }
+  return "unknown";
+}
+
+std::size_t metrics::code_index(int code) noexcept {
+  for (std::size_t i = 0; i + 1 < codes.size(); ++i) {
+    if (codes[i] == code) return i;
+  }
+  return codes.size() - 1;
+}
+
+void metrics::request(api_id api, int error_code, double seconds) noexcept {
+  auto a = static_cast<std::size_t>(api);
+  requests_[a][code_index(error_code)].add();
+  latency_[a].observe(seconds);
+}
+
+void metrics::add_gauge(std::string name, std::string help, std::function<double()> read) {
+  gauges_.push_back({std::move(name), std::move(help), std::move(read)});
+}
+
+std::string metrics::render() const {
+  std::string out;
+  out.reserve(16384);
+  out += "# HELP callrec_requests_total API requests by API and errorCode.\n# TYPE callrec_requests_total counter\n";
+  for (std::size_t a = 0; a < requests_.size(); ++a) {
+    for (std::size_t c = 0; c < codes.size(); ++c) {
+      std::uint64_t v = requests_[a][c].value();
+      if (v == 0) continue;
+      out += "callrec_requests_total{api=\"";
+      out += to_string(static_cast<api_id>(a));
+      out += "\",errorCode=\"";
+      out += codes[c] < 0 ? std::string("other") : std::to_string(codes[c]);
+      out += "\"} ";
+      out += std::to_string(v);
+      out += '\n';
+    }
+  }
+  out += "# HELP callrec_request_duration_seconds API latency.\n# TYPE callrec_request_duration_seconds histogram\n";
+  for (std::size_t a = 0; a < latency_.size(); ++a) {
+    std::string labels = "api=\"" + std::string(to_string(static_cast<api_id>(a))) + "\"";
+    latency_[a].render(out, "callrec_request_duration_seconds", labels);
+  }
+  auto emit_counter = [&out](std::string_view name, std::string_view help, const counter& c) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += " counter\n";
+    out += name;
+    out += ' ';
+    out += std::to_string(c.value());
+    out += '\n';
+  };
+  out += "# HELP callrec_events_total Reported events by outcome.\n# TYPE callrec_events_total counter\n";
+  out += "callrec_events_total{outcome=\"applied\"} " + std::to_string(events_applied.value()) + "\n";
+  out += "callrec_events_total{outcome=\"duplicate\"} " + std::to_string(events_duplicate.value()) + "\n";
+  out += "callrec_events_total{outcome=\"late\"} " + std::to_string(events_late.value()) + "\n";
+  out += "callrec_events_total{outcome=\"refused\"} " + std::to_string(events_refused.value()) + "\n";
+  emit_counter("callrec_timers_fired_total", "Ringing and heartbeat timers fired.", timers_fired);
+  emit_counter("callrec_records_written_total", "Call records written.", records_written);
+  emit_counter("callrec_records_purged_total", "Call records removed by retention.", records_purged);
+  emit_counter("callrec_connections_accepted_total", "TCP connections accepted.", connections_accepted);
+  emit_counter("callrec_connections_rejected_total", "Connections refused over the limit.", connections_rejected);
+  emit_counter("callrec_http_errors_total", "Malformed HTTP requests and timed-out connections.", http_errors);
+  emit_counter("callrec_store_commits_total", "Store write transactions.", store_commits);
+  emit_counter("callrec_store_commit_updates_total", "Updates grouped into store commits.", store_commit_updates);
+  out += "# HELP callrec_store_commit_seconds Time from queueing an update to its durable commit.\n"
+         "# TYPE callrec_store_commit_seconds histogram\n";
+  store_commit_seconds.render(out, "callrec_store_commit_seconds", "");
+  out += "# HELP callrec_store_read_seconds Store read latency.\n# TYPE callrec_store_read_seconds histogram\n";
+  store_read_seconds.render(out, "callrec_store_read_seconds", "");
+  for (const auto& g : gauges_) {
+    out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " gauge\n" + g.name + " ";
+    append_number(out, g.read());
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace callrec::obs

@@ -1,0 +1,71 @@
+// Process metrics rendered as Prometheus text (SPEC section 6). Lock-free counters; updates are relaxed
+// atomic adds so the hot path pays a few nanoseconds.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace callrec::obs {
+
+class counter {
+ public:
+  void add(std::uint64_t n = 1) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+// Fixed-bucket histogram of seconds.
+class histogram {
+ public:
+  static constexpr std::array<double, 14> bounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                 0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+  void observe(double seconds) noexcept;
+  void render(std::string& out, std::string_view name, std::string_view labels) const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, bounds.size() + 1> buckets_{};
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_ns_{0};
+};
+
+// The APIs that metrics and the access log name.
+enum class api_id : std::uint8_t { get_record, get_records, events_report, not_found, count_ };
+std::string_view to_string(api_id a) noexcept;
+
+class metrics {
+ public:
+  // Wire error codes tracked per API; others fall into "other".
+  static constexpr std::array<int, 11> codes{0, 50001, 70001, 70002, 70003, 70004, 70005, 70009, 101001, 101050, -1};
+
+  void request(api_id api, int error_code, double seconds) noexcept;
+
+  counter events_applied, events_duplicate, events_late, events_refused;
+  counter timers_fired, records_written, records_purged;
+  counter connections_accepted, connections_rejected, http_errors;
+  histogram store_commit_seconds, store_read_seconds;
+  counter store_commits, store_commit_updates;
+
+  // Gauges read at render time (e.g. live calls from the store).
+  void add_gauge(std::string name, std::string help, std::function<double()> read);
+
+  std::string render() const;
+
+ private:
+  static std::size_t code_index(int code) noexcept;
+  std::array<std::array<counter, codes.size()>, static_cast<std::size_t>(api_id::count_)> requests_{};
+  std::array<histogram, static_cast<std::size_t>(api_id::count_)> latency_{};
+  struct gauge {
+    std::string name, help;
+    std::function<double()> read;
+  };
+  std::vector<gauge> gauges_;
+};
+
+}  // namespace callrec::obs

@@ -1,0 +1,37 @@
+// The wire side of records (SPEC section 4): the record's JSON, and the get_records_by_filter body as a
+// validated record_filter. Pure functions; time is a parameter.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/error.h"
+#include "records/filter.h"
+#include "records/record.h"
+
+namespace callrec {
+
+// Appends the record as a JSON object, fields in the order of TRTC's own answers.
+void append_record_json(std::string& out, const call_record& r);
+
+struct filter_request {
+  record_filter filter;
+  std::uint64_t page = 1;
+  bool empty_window = false;  // the window lies entirely before the retention window: nothing can match
+};
+
+// Validates a get_records_by_filter body: a missing mandatory field or a value out of range is
+// invalid_param (70001), a field of the wrong JSON type is bad_body (70009). startTimestamp earlier than
+// the retention window is clamped to it.
+result<filter_request> parse_filter_request(const boost::json::object& body, std::uint32_t sdkappid,
+                                            std::int32_t retention_days, std::int64_t now_s);
+
+std::string encode_cursor(const record_cursor& c);
+std::optional<record_cursor> decode_cursor(std::string_view s);
+
+// Reads an integral JSON number (int64, uint64 or a double with an integral value).
+std::optional<std::int64_t> json_integer(const boost::json::value& v);
+
+}  // namespace callrec

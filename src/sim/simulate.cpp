@@ -1,0 +1,338 @@
+#include "sim/simulate.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <queue>
+#include <random>
+#include <vector>
+
+#include "auth/usersig.h"
+#include "core/clock.h"
+
+namespace callrec::sim {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+void add_options(CLI::App& cmd, options& o) {
+  cmd.add_option("--url", o.url, "Server base URL (http://HOST:PORT)")->capture_default_str();
+  cmd.add_option("--sdkappid", o.sdkappid, "App id")->capture_default_str();
+  cmd.add_option("--key", o.key, "The app's secret key (the demo server prints it)")->required();
+  cmd.add_option("--identifier", o.identifier, "Administrator account")->capture_default_str();
+  cmd.add_option("--mode", o.mode, "live: events in real time; import: whole past calls with ts")
+      ->check(CLI::IsMember({"live", "import"}))
+      ->capture_default_str();
+  cmd.add_option("--rate", o.rate, "New calls per second (import: 0 = as fast as possible)")->capture_default_str();
+  cmd.add_option("--duration", o.duration, "Seconds to run")->capture_default_str();
+  cmd.add_option("--calls", o.calls, "Stop after this many calls (0: no limit)")->capture_default_str();
+  cmd.add_option("--connections", o.connections, "Concurrent HTTP connections")
+      ->check(CLI::Range(1u, 1024u))
+      ->capture_default_str();
+  cmd.add_option("--batch", o.batch, "Events per request")->check(CLI::Range(1u, 500u))->capture_default_str();
+  cmd.add_option("--window", o.window, "Import: spread call starts over the last N seconds")
+      ->check(CLI::Range(60LL, 86400LL * 365))
+      ->capture_default_str();
+  cmd.add_option("--group-ratio", o.group_ratio, "Share of group calls")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd.add_option("--seed", o.seed, "Random seed")->capture_default_str();
+  cmd.add_flag("--quiet", o.quiet, "No progress line");
+}
+
+namespace {
+
+struct planned_event {
+  std::int64_t at_ms;  // when it happens
+  json::object body;
+};
+
+// A realistic mix of outcomes. Times are relative to `start_ms`.
+std::vector<planned_event> plan_call(std::mt19937_64& rng, std::uint64_t n, std::int64_t start_ms, double group_ratio,
+                                     std::string& id_out) {
+  std::uniform_real_distribution<double> u(0, 1);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const bool group = u(rng) < group_ratio;
+  const int callees_n = group ? pick(2, 5) : 1;
+  char idbuf[48];
+  std::snprintf(idbuf, sizeof idbuf, "sim-%016llx-%llu", static_cast<unsigned long long>(rng()),
+                static_cast<unsigned long long>(n));
+  id_out = idbuf;
+  auto user = [&] { return "u" + std::to_string(pick(1, 50000)); };
+  std::string caller = user();
+  std::vector<std::string> callees;
+  while (static_cast<int>(callees.size()) < callees_n) {
+    auto c = user();
+    if (c != caller && std::find(callees.begin(), callees.end(), c) == callees.end()) callees.push_back(c);
+  }
+  std::vector<planned_event> out;
+  auto ev = [&](std::int64_t at, std::string_view name, const std::string& who) -> json::object& {
+    json::object o;
+    o["callId"] = id_out;
+    o["event"] = name;
+    o["userId"] = who;
+    o["eventId"] = std::string(name) + ":" + who + ":" + std::to_string(out.size());
+    out.push_back({start_ms + at, std::move(o)});
+    return out.back().body;
+  };
+  auto& start = ev(0, "start_call", caller);
+  json::array cs;
+  for (auto& c : callees) cs.emplace_back(c);
+  start["callees"] = std::move(cs);
+  start["mediaType"] = u(rng) < 0.6 ? "video" : "audio";
+  start["callType"] = group ? "group" : "single";
+  start["roomId"] = std::to_string(pick(100000, 999999));
+  start["timeoutSec"] = 30;
+
+  const double r = u(rng);
+  const std::int64_t ring = pick(1000, 8000);
+  const std::int64_t talk = pick(5000, 300000);
+  if (r < 0.55) {  // normal_end
+    ev(ring, "accept_call", callees[0]);
+    for (std::size_t i = 1; i < callees.size(); ++i) ev(ring + pick(0, 3000), pick(0, 3) ? "accept_call" : "reject_call", callees[i]);
+    ev(ring + talk, "hangup", pick(0, 1) ? caller : callees[0]);
+    if (callees.size() > 1) {
+      ev(ring + talk + 500, "hangup", caller);
+      for (std::size_t i = 0; i < callees.size(); ++i) ev(ring + talk + 1000, "hangup", callees[i]);
+    }
+  } else if (r < 0.67) {  // reject
+    for (auto& c : callees) ev(ring, "reject_call", c);
+  } else if (r < 0.77) {  // not_answer
+    for (auto& c : callees) ev(30000, "not_answer_call", c);
+  } else if (r < 0.87) {  // cancel
+    ev(ring, "cancel_call", caller);
+  } else if (r < 0.92) {  // call_busy
+    for (auto& c : callees) ev(pick(100, 500), "call_busy", c);
+  } else {  // interrupt
+    ev(ring, "accept_call", callees[0]);
+    for (std::size_t i = 1; i < callees.size(); ++i) ev(ring, "reject_call", callees[i]);
+    ev(ring + talk, "call_interrupted", callees[0]);
+  }
+  std::stable_sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.at_ms < b.at_ms; });
+  return out;
+}
+
+struct stats {
+  std::uint64_t calls = 0, events = 0, requests = 0, failed_requests = 0, refused_events = 0, transport_errors = 0;
+  std::vector<double> latencies_ms;
+  std::map<int, std::uint64_t> codes;
+};
+
+struct endpoint_parts {
+  std::string host, port;
+};
+
+std::optional<endpoint_parts> parse_url(const std::string& url) {
+  std::string rest;
+  if (url.starts_with("http://")) rest = url.substr(7);
+  else return std::nullopt;
+  if (auto slash = rest.find('/'); slash != std::string::npos) rest = rest.substr(0, slash);
+  auto colon = rest.rfind(':');
+  if (colon == std::string::npos) return endpoint_parts{rest, "80"};
+  return endpoint_parts{rest.substr(0, colon), rest.substr(colon + 1)};
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::size_t k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+}  // namespace
+
+int run(const options& o) {
+  auto ep = parse_url(o.url);
+  if (!ep) {
+    std::fprintf(stderr, "simulate: --url must look like http://HOST:PORT\n");
+    return 2;
+  }
+  const bool import = o.mode == "import";
+  system_clock clk;
+  const std::string target = "/v1/events/report?sdkappid=" + std::to_string(o.sdkappid) + "&identifier=" +
+                             o.identifier + "&usersig=" +
+                             auth::make_usersig(o.key, o.sdkappid, o.identifier, clk.now_s(), 86400) +
+                             "&random=1&contenttype=json";
+  asio::io_context ioc(1);
+  std::mt19937_64 rng(o.seed);
+  stats st;
+  std::deque<std::string> ready;  // request bodies waiting for a connection
+  bool generating = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  const std::size_t max_ready = o.connections * 2;
+
+  // Live mode: events wait here until their time.
+  auto later = [](const planned_event& a, const planned_event& b) { return a.at_ms > b.at_ms; };
+  std::priority_queue<planned_event, std::vector<planned_event>, decltype(later)> pending(later);
+
+  auto add_batch = [&](json::array& events) {
+    if (events.empty()) return;
+    json::object body;
+    st.events += events.size();
+    body["events"] = std::move(events);
+    ready.push_back(json::serialize(body));
+    events = json::array();
+  };
+
+  auto generator = [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(ioc);
+    json::array batch;
+    double owed = 0;
+    auto last = std::chrono::steady_clock::now();
+    while (elapsed() < o.duration && (o.calls == 0 || st.calls < o.calls)) {
+      auto now = std::chrono::steady_clock::now();
+      owed += std::chrono::duration<double>(now - last).count() * o.rate;
+      last = now;
+      if (import) {
+        // Whole calls, each in one batch, with past times spread over the window.
+        while ((o.rate <= 0 || owed >= 1) && ready.size() < max_ready && (o.calls == 0 || st.calls < o.calls)) {
+          owed -= 1;
+          std::string id;
+          std::int64_t start = clk.now_ms() - 3600000 -
+                               std::uniform_int_distribution<std::int64_t>(0, (o.window - 3600) * 1000)(rng);
+          auto evs = plan_call(rng, st.calls, start, o.group_ratio, id);
+          ++st.calls;
+          if (batch.size() + evs.size() > o.batch && !batch.empty()) add_batch(batch);
+          for (auto& e : evs) {
+            e.body["ts"] = e.at_ms;
+            batch.emplace_back(std::move(e.body));
+          }
+        }
+        if (batch.size() >= o.batch) add_batch(batch);
+      } else {
+        while (owed >= 1 && (o.calls == 0 || st.calls < o.calls)) {
+          owed -= 1;
+          std::string id;
+          for (auto& e : plan_call(rng, st.calls, clk.now_ms(), o.group_ratio, id)) pending.push(std::move(e));
+          ++st.calls;
+        }
+        const auto now_ms = clk.now_ms();
+        while (!pending.empty() && pending.top().at_ms <= now_ms) {
+          batch.emplace_back(pending.top().body);
+          pending.pop();
+          if (batch.size() >= o.batch) add_batch(batch);
+        }
+        add_batch(batch);
+      }
+      timer.expires_after(std::chrono::milliseconds(import && o.rate <= 0 ? 1 : 20));
+      co_await timer.async_wait(use_tuple);
+    }
+    add_batch(batch);
+    generating = false;
+  };
+
+  auto worker = [&]() -> asio::awaitable<void> {
+    tcp::resolver resolver(ioc);
+    beast::tcp_stream stream(ioc);
+    beast::flat_buffer buffer;
+    bool connected = false;
+    asio::steady_timer idle(ioc);
+    while (generating || !ready.empty()) {
+      if (ready.empty()) {
+        idle.expires_after(std::chrono::milliseconds(2));
+        co_await idle.async_wait(use_tuple);
+        continue;
+      }
+      std::string body = std::move(ready.front());
+      ready.pop_front();
+      if (!connected) {
+        auto [rec, results] = co_await resolver.async_resolve(ep->host, ep->port, use_tuple);
+        if (rec) {
+          ++st.transport_errors;
+          continue;
+        }
+        stream.expires_after(std::chrono::seconds(10));
+        auto [cec, cep] = co_await stream.async_connect(results, use_tuple);
+        if (cec) {
+          ++st.transport_errors;
+          continue;
+        }
+        connected = true;
+      }
+      bhttp::request<bhttp::string_body> req{bhttp::verb::post, target, 11};
+      req.set(bhttp::field::host, ep->host);
+      req.set(bhttp::field::content_type, "application/json");
+      req.body() = std::move(body);
+      req.prepare_payload();
+      const auto sent = std::chrono::steady_clock::now();
+      stream.expires_after(std::chrono::seconds(10));
+      auto [wec, wn] = co_await bhttp::async_write(stream, req, use_tuple);
+      bhttp::response<bhttp::string_body> res;
+      boost::system::error_code rec2 = wec;
+      if (!wec) {
+        auto [rec, rn] = co_await bhttp::async_read(stream, buffer, res, use_tuple);
+        rec2 = rec;
+      }
+      if (rec2) {
+        ++st.transport_errors;
+        connected = false;
+        stream.close();
+        continue;
+      }
+      st.latencies_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count());
+      ++st.requests;
+      boost::system::error_code jec;
+      auto v = json::parse(res.body(), jec);
+      int code = -1;
+      if (!jec && v.is_object() && v.as_object().contains("errorCode") && v.as_object().at("errorCode").is_int64()) {
+        code = static_cast<int>(v.as_object().at("errorCode").as_int64());
+        if (auto* d = v.as_object().if_contains("data"); d && d->is_object()) {
+          if (auto* rf = d->as_object().if_contains("refused"); rf && rf->is_int64()) st.refused_events += rf->as_int64();
+        }
+      }
+      ++st.codes[code];
+      if (code != 0) ++st.failed_requests;
+    }
+  };
+
+  auto progress = [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(ioc);
+    std::uint64_t last_events = 0;
+    while (generating || !ready.empty()) {
+      timer.expires_after(std::chrono::seconds(1));
+      co_await timer.async_wait(use_tuple);
+      if (o.quiet) continue;
+      std::fprintf(stderr, "\r%6.1fs  calls %llu  events %llu (%llu/s)  requests %llu  failed %llu  transport errors %llu   ",
+                   elapsed(), static_cast<unsigned long long>(st.calls), static_cast<unsigned long long>(st.events),
+                   static_cast<unsigned long long>(st.events - last_events),
+                   static_cast<unsigned long long>(st.requests), static_cast<unsigned long long>(st.failed_requests),
+                   static_cast<unsigned long long>(st.transport_errors));
+      last_events = st.events;
+    }
+  };
+
+  asio::co_spawn(ioc, generator(), asio::detached);
+  for (std::uint32_t i = 0; i < o.connections; ++i) asio::co_spawn(ioc, worker(), asio::detached);
+  asio::co_spawn(ioc, progress(), asio::detached);
+  ioc.run();
+  const double secs = elapsed();
+  if (!o.quiet) std::fprintf(stderr, "\n");
+  std::printf("simulate: %s mode, %.1f s\n", o.mode.c_str(), secs);
+  std::printf("  calls     %llu (%.0f/s)\n", static_cast<unsigned long long>(st.calls), static_cast<double>(st.calls) / secs);
+  std::printf("  events    %llu (%.0f/s)\n", static_cast<unsigned long long>(st.events), static_cast<double>(st.events) / secs);
+  std::printf("  requests  %llu, failed %llu, transport errors %llu, events refused %llu\n",
+              static_cast<unsigned long long>(st.requests), static_cast<unsigned long long>(st.failed_requests),
+              static_cast<unsigned long long>(st.transport_errors), static_cast<unsigned long long>(st.refused_events));
+  std::printf("  latency   p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", percentile(st.latencies_ms, 0.5),
+              percentile(st.latencies_ms, 0.99), percentile(st.latencies_ms, 1.0));
+  for (auto& [code, n] : st.codes) std::printf("  errorCode %d: %llu\n", code, static_cast<unsigned long long>(n));
+  return st.transport_errors == 0 && st.failed_requests == 0 ? 0 : 1;
+}
+
+}  // namespace callrec::sim
