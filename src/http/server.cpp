@@ -14,6 +14,7 @@
 #include <list>
 #include <optional>
 
+#include "http/request_parser.h"
 #include "obs/access_log.h"
 
 namespace callrec::http {
@@ -187,9 +188,8 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
     conn->busy = true;
     // From the first byte, the whole request must arrive within request_timeout (slowloris).
     stream.expires_after(request_timeout);
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(options_.limits.max_header_bytes);
-    parser.body_limit(options_.limits.max_body_bytes);
+    request_parser parser;
+    configure_parser(parser, options_.limits);
     auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
     std::optional<bhttp::response<bhttp::string_body>> rejection;
     if (hec) {
