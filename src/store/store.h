@@ -74,6 +74,9 @@ class store {
 struct store_options {
   std::string url;
   std::size_t max_group = 4096;  // at most this many update_calls in one commit
+  // An acknowledged update is committed, which survives a crash of the process. Surviving a power loss
+  // too needs an fsync per commit (SQLite: synchronous=FULL instead of NORMAL), at a cost in throughput.
+  bool fsync_each_commit = false;
 };
 result<std::unique_ptr<store>> open_store(const store_options& options);
 

@@ -1,0 +1,61 @@
+#include "store/sqlite/sqlite_db.h"
+
+#include <utility>
+
+namespace callrec::sqlite {
+
+result<std::unique_ptr<connection>> connection::open(const std::string& path, int flags) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = "cannot open the SQLite store " + path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return make_error(errc::internal, std::move(msg));
+  }
+  sqlite3_extended_result_codes(db, 1);
+  return std::unique_ptr<connection>(new connection(db));
+}
+
+connection::~connection() {
+  cache_.clear();  // statements must be finalized before the connection closes
+  sqlite3_close(db_);
+}
+
+result<void> connection::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = std::string("storage failure: ") + (err ? err : sqlite3_errmsg(db_));
+    sqlite3_free(err);
+    return make_error(errc::internal, std::move(msg));
+  }
+  return {};
+}
+
+sqlite3_stmt* connection::cached(std::string_view sql) {
+  if (auto it = cache_.find(sql); it != cache_.end()) return it->second.get();
+  std::string key(sql);
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v3(db_, key.data(), static_cast<int>(key.size()), SQLITE_PREPARE_PERSISTENT, &s, nullptr) !=
+      SQLITE_OK) {
+    sqlite3_finalize(s);
+    return nullptr;
+  }
+  cache_.emplace(std::move(key), stmt_ptr(s));
+  return s;
+}
+
+callrec::error connection::last_error(std::string_view what) const {
+  return make_error(errc::internal, "storage failure (" + std::string(what) + "): " + sqlite3_errmsg(db_));
+}
+
+result<std::int64_t> connection::query_int(const char* sql) {
+  sqlite3_stmt* s = cached(sql);
+  if (!s) return last_error("prepare");
+  stmt_use q(s);
+  int rc = q.step();
+  if (rc == SQLITE_ROW) return q.int64(0);
+  if (rc == SQLITE_DONE) return std::int64_t{0};
+  return last_error("query");
+}
+
+}  // namespace callrec::sqlite

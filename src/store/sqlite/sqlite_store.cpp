@@ -1,0 +1,1043 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <variant>
+
+#include "store/sqlite/schema.h"
+#include "store/sqlite/sqlite_db.h"
+#include "store/time_buckets.h"
+
+namespace callrec::sqlite {
+namespace {
+
+using buckets::count_spans;
+using buckets::segment;
+using buckets::span_count;
+
+// Connection settings. The page cache is per connection: the writer gets a big one, readers lean on mmap.
+constexpr const char* writer_pragmas =
+    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;"
+    "PRAGMA mmap_size = 1073741824; PRAGMA wal_autocheckpoint = 4000;";
+constexpr const char* reader_pragmas =
+    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;"
+    "PRAGMA mmap_size = 1073741824; PRAGMA query_only = 1;";
+
+// Offset pages at least this deep are located through the count buckets instead of skipping rows.
+constexpr std::uint64_t offset_seek_threshold = 512;
+
+// ---------------------------------------------------------------------------------------------------------
+// Records <-> rows
+
+constexpr std::string_view record_columns =
+    "r.call_id, r.sdkappid, r.media, r.room_id, r.start_ts, r.accept_ts, r.end_ts, r.caller, r.callees, "
+    "r.call_type, r.result";
+
+std::string join_callees(const std::vector<std::string>& callees) {
+  std::string out;
+  for (const auto& c : callees) {
+    if (!out.empty()) out += ' ';
+    out += c;
+  }
+  return out;
+}
+
+void split_callees(std::string_view s, std::vector<std::string>& out) {
+  out.clear();
+  while (!s.empty()) {
+    auto sp = s.find(' ');
+    out.emplace_back(s.substr(0, sp));
+    if (sp == std::string_view::npos) break;
+    s.remove_prefix(sp + 1);
+  }
+}
+
+// Reads the columns of `record_columns`; false when an enumeration is out of range (a corrupt row).
+bool read_record(const stmt_use& q, call_record& r) {
+  const auto media = q.int64(2), type = q.int64(9), res = q.int64(10);
+  if (media < 0 || media > 1 || type < 0 || type > 1 || res < 0 || res >= call_result_count) return false;
+  r.call_id = q.text(0);
+  r.sdkappid = static_cast<std::uint32_t>(q.int64(1));
+  r.media = static_cast<media_type>(media);
+  r.room_id = q.text(3);
+  r.start_ts = q.int64(4);
+  r.accept_ts = q.int64(5);
+  r.end_ts = q.int64(6);
+  r.caller = q.text(7);
+  split_callees(q.text(8), r.callees);
+  r.type = static_cast<call_type>(type);
+  r.result = static_cast<call_result>(res);
+  return true;
+}
+
+callrec::error corrupt_record() { return make_error(errc::internal, "storage failure: a stored record is corrupt"); }
+
+// The contract on records the store can keep (ids are validated upstream; this guards the encoding).
+result<void> check_record(const call_record& r, std::uint32_t sdkappid, std::string_view call_id) {
+  if (r.call_id != call_id || r.sdkappid != sdkappid) {
+    return make_error(errc::invalid_param, "finished record of call " + std::string(call_id) +
+                                               " names another call or app (" + r.call_id + ")");
+  }
+  if (!valid_user_id(r.caller)) {
+    return make_error(errc::invalid_param, "finished record of call " + r.call_id + " has an invalid caller");
+  }
+  for (const auto& c : r.callees) {
+    if (!valid_user_id(c)) {
+      return make_error(errc::invalid_param, "finished record of call " + r.call_id + " has an invalid callee");
+    }
+  }
+  if (static_cast<int>(r.media) > 1 || static_cast<int>(r.type) > 1 ||
+      static_cast<int>(r.result) >= call_result_count || r.start_ts < buckets::min_second ||
+      r.start_ts > buckets::max_second) {
+    return make_error(errc::invalid_param, "finished record of call " + r.call_id + " has a value out of range");
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Keys and in-memory state of the writer
+
+struct call_key {
+  std::uint32_t sdkappid = 0;
+  std::string call_id;
+  bool operator==(const call_key&) const = default;
+};
+struct call_key_hash {
+  std::size_t operator()(const call_key& k) const noexcept {
+    return std::hash<std::string_view>{}(k.call_id) ^ (std::size_t{k.sdkappid} * 0x9e3779b97f4a7c15ULL);
+  }
+};
+
+struct live_entry {
+  calls::call_state state;
+  std::optional<std::int64_t> deadline_ms;
+};
+using live_map = std::unordered_map<call_key, live_entry, call_key_hash>;
+
+struct count_key {
+  std::uint32_t sdkappid = 0;
+  int level = 0;
+  std::int64_t bucket = 0;
+  int result = 0;
+  int type = 0;
+  int media = 0;
+  auto operator<=>(const count_key&) const = default;
+};
+using count_deltas = std::map<count_key, std::int64_t>;
+
+void add_counts(count_deltas& d, std::uint32_t app, std::int64_t start_ts, int result, int type, int media,
+                std::int64_t delta) {
+  for (int level = 0; level < span_count; ++level) {
+    d[count_key{app, level, buckets::bucket_of(start_ts, level), result, type, media}] += delta;
+  }
+}
+
+struct update_job {
+  std::uint32_t sdkappid = 0;
+  std::vector<std::string> call_ids;
+  store::update_fn fn;
+  store::done_fn done;
+};
+struct purge_job {
+  std::uint32_t sdkappid = 0;
+  std::int64_t before_ts = 0;
+  std::size_t limit = 0;
+  std::promise<result<std::uint64_t>> reply;
+};
+using job = std::variant<update_job, purge_job>;
+
+// What one group of updates changed, to write at its end or to undo if its transaction fails.
+struct group_state {
+  std::unordered_map<call_key, std::optional<live_entry>, call_key_hash> before;  // pre-group live state
+  count_deltas deltas;
+  std::int64_t records_added = 0;
+  std::optional<callrec::error> failure;  // a storage failure: the whole group rolls back
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Queries assembled from a filter
+
+using sql_arg = std::variant<std::int64_t, std::string_view>;
+
+struct sql_query {
+  std::string text;
+  std::vector<sql_arg> args;
+  sql_query& add(std::string_view t) {
+    text += t;
+    return *this;
+  }
+  sql_query& add(std::string_view t, sql_arg a) {
+    text += t;
+    args.push_back(a);
+    return *this;
+  }
+};
+
+void bind_all(stmt_use& q, const std::vector<sql_arg>& args) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::visit([&](auto v) { q.bind(static_cast<int>(i + 1), v); }, args[i]);
+  }
+}
+
+// Runs one find_records inside a read transaction of `db`.
+class record_search {
+ public:
+  record_search(connection& db, const record_filter& f) : db_(db), f_(f) {
+    if (f.user_id) {
+      driver_ = driver::user;
+    } else if (f.caller) {
+      driver_ = driver::caller;
+    } else if (f.room_id) {
+      driver_ = driver::room;
+    }
+    first_ = std::clamp(f.start_ts, buckets::min_second, buckets::max_second);
+    last_ = std::clamp(f.end_ts, buckets::min_second, buckets::max_second);
+  }
+
+  result<record_page> run() {
+    record_page page;
+    if (first_ > last_) return page;
+    auto total = driver_ == driver::time ? bucket_total() : index_total();
+    if (!total) return std::move(total).error();
+    page.total = *total;
+    if (page.total == 0 || f_.limit == 0) return page;
+    if (!f_.after && f_.offset >= page.total) return page;
+
+    std::int64_t lo = first_, hi = last_;
+    std::uint64_t offset = f_.after ? 0 : f_.offset;
+    if (f_.after) {
+      if (f_.descending) {
+        hi = std::min(hi, f_.after->start_ts);
+      } else {
+        lo = std::max(lo, f_.after->start_ts);
+      }
+      if (lo > hi) return page;
+    } else if (driver_ == driver::time && offset >= offset_seek_threshold) {
+      if (auto r = seek(lo, hi, offset); !r) return std::move(r).error();
+    }
+    if (auto r = fetch(lo, hi, offset, page); !r) return std::move(r).error();
+    return page;
+  }
+
+ private:
+  enum class driver { time, user, caller, room };
+
+  // "FROM ... WHERE ..." for records of the filter with start_ts in [lo, hi]; `key` is the alias whose
+  // (start_ts, call_id) orders the rows. Without `join`, the user driver reads only participants.
+  void from_where(sql_query& q, std::int64_t lo, std::int64_t hi, bool join) const {
+    const auto app = static_cast<std::int64_t>(f_.sdkappid);
+    switch (driver_) {
+      case driver::time:
+        q.add(" FROM records r WHERE r.sdkappid = ?", app);
+        break;
+      case driver::caller:
+        q.add(" FROM records r INDEXED BY records_by_caller WHERE r.sdkappid = ?", app);
+        q.add(" AND r.caller = ?", std::string_view(*f_.caller));
+        break;
+      case driver::room:
+        q.add(" FROM records r INDEXED BY records_by_room WHERE r.sdkappid = ?", app);
+        q.add(" AND r.room_id = ?", std::string_view(*f_.room_id));
+        break;
+      case driver::user:
+        // CROSS JOIN fixes the join order in SQLite: walk the user's participations, look each record up.
+        q.add(join ? " FROM participants p CROSS JOIN records r WHERE p.sdkappid = ?" : " FROM participants p WHERE p.sdkappid = ?",
+              app);
+        q.add(" AND p.user_id = ?", std::string_view(*f_.user_id));
+        break;
+    }
+    q.add(driver_ == driver::user ? " AND p.start_ts >= ?" : " AND r.start_ts >= ?", lo);
+    q.add(driver_ == driver::user ? " AND p.start_ts <= ?" : " AND r.start_ts <= ?", hi);
+    if (driver_ == driver::user && join) {
+      q.add(" AND r.sdkappid = p.sdkappid AND r.start_ts = p.start_ts AND r.call_id = p.call_id");
+    }
+    if (driver_ != driver::user || join) add_record_filters(q, "r.");
+  }
+
+  void add_record_filters(sql_query& q, std::string_view alias) const {
+    auto col = [&](std::string_view name) {
+      std::string s = " AND ";
+      s += alias;
+      s += name;
+      s += " = ?";
+      return s;
+    };
+    if (f_.result) q.add(col("result"), static_cast<std::int64_t>(*f_.result));
+    if (f_.type) q.add(col("call_type"), static_cast<std::int64_t>(*f_.type));
+    if (f_.media) q.add(col("media"), static_cast<std::int64_t>(*f_.media));
+    if (driver_ != driver::time) {
+      if (f_.caller && driver_ != driver::caller) q.add(col("caller"), std::string_view(*f_.caller));
+      if (f_.room_id && driver_ != driver::room) q.add(col("room_id"), std::string_view(*f_.room_id));
+    }
+  }
+
+  bool filters_beyond_user() const { return f_.result || f_.type || f_.media || f_.caller || f_.room_id; }
+
+  result<std::int64_t> scalar(const sql_query& q) {
+    sqlite3_stmt* s = db_.cached(q.text);
+    if (!s) return db_.last_error("prepare");
+    stmt_use use(s);
+    bind_all(use, q.args);
+    int rc = use.step();
+    if (rc == SQLITE_ROW) return use.int64(0);
+    if (rc == SQLITE_DONE) return std::int64_t{0};
+    return db_.last_error("count");
+  }
+
+  // Exact count over the driving index (selective filters: user, caller, room).
+  result<std::uint64_t> index_total() {
+    sql_query q;
+    q.add("SELECT COUNT(*)");
+    from_where(q, first_, last_, filters_beyond_user());
+    auto n = scalar(q);
+    if (!n) return std::move(n).error();
+    return static_cast<std::uint64_t>(*n);
+  }
+
+  void bucket_where(sql_query& q, int level, std::int64_t lo, std::int64_t hi) const {
+    q.add(" FROM record_counts WHERE sdkappid = ?", static_cast<std::int64_t>(f_.sdkappid));
+    q.add(" AND span_s = ?", count_spans[level]);
+    q.add(" AND bucket >= ?", lo).add(" AND bucket <= ?", hi);
+    add_record_filters(q, "");
+  }
+
+  result<std::uint64_t> segment_count(const segment& seg) {
+    sql_query q;
+    if (seg.level == segment::exact) {
+      q.add("SELECT COUNT(*)");
+      from_where(q, seg.lo, seg.hi, true);
+    } else {
+      q.add("SELECT COALESCE(SUM(n), 0)");
+      bucket_where(q, seg.level, seg.lo, seg.hi);
+    }
+    auto n = scalar(q);
+    if (!n) return std::move(n).error();
+    return static_cast<std::uint64_t>(*n);
+  }
+
+  // Whole buckets from the count table, exact counts only for the partial minutes at the edges.
+  result<std::uint64_t> bucket_total() {
+    std::uint64_t total = 0;
+    segments_ = buckets::cover(first_, last_);
+    for (const auto& seg : segments_) {
+      auto n = segment_count(seg);
+      if (!n) return std::move(n).error();
+      counts_.push_back(*n);
+      total += *n;
+    }
+    return total;
+  }
+
+  // Narrows [lo, hi] and `offset` so that the page starts within the finest bucket holding its first record:
+  // whole buckets before it (in the page order) are skipped by their counts, not by reading rows.
+  result<void> seek(std::int64_t& lo, std::int64_t& hi, std::uint64_t& offset) {
+    const bool desc = f_.descending;
+    std::optional<segment> target;
+    for (std::size_t k = 0; k < segments_.size(); ++k) {
+      std::size_t i = desc ? segments_.size() - 1 - k : k;
+      if (offset >= counts_[i]) {
+        offset -= counts_[i];
+        continue;
+      }
+      target = segments_[i];
+      break;
+    }
+    if (!target) return {};  // past the end; the caller found that out from the total already
+    while (target->level != segment::exact) {
+      sql_query q;
+      q.add("SELECT bucket, SUM(n)");
+      bucket_where(q, target->level, target->lo, target->hi);
+      q.add(desc ? " GROUP BY bucket ORDER BY bucket DESC" : " GROUP BY bucket ORDER BY bucket");
+      sqlite3_stmt* s = db_.cached(q.text);
+      if (!s) return db_.last_error("prepare");
+      std::optional<std::int64_t> found;
+      {
+        stmt_use use(s);
+        bind_all(use, q.args);
+        int rc;
+        while ((rc = use.step()) == SQLITE_ROW) {
+          auto n = static_cast<std::uint64_t>(use.int64(1));
+          if (offset >= n) {
+            offset -= n;
+            continue;
+          }
+          found = use.int64(0);
+          break;
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_.last_error("seek");
+      }
+      if (!found) break;  // counts disagree with the segment total: read from the segment's start
+      if (target->level + 1 == span_count) {
+        target = segment{target->level, *found, *found};
+        break;
+      }
+      target = buckets::children(target->level, *found);
+    }
+    if (desc) {
+      hi = target->last_second();
+    } else {
+      lo = target->first_second();
+    }
+    return {};
+  }
+
+  result<void> fetch(std::int64_t lo, std::int64_t hi, std::uint64_t offset, record_page& page) {
+    const std::string_view k = driver_ == driver::user ? "p" : "r";
+    sql_query q;
+    q.add("SELECT ").add(record_columns);
+    from_where(q, lo, hi, true);
+    if (f_.after) {
+      std::string cond = " AND (";
+      cond.append(k).append(f_.descending ? ".start_ts < ?" : ".start_ts > ?");
+      q.add(cond, f_.after->start_ts);
+      cond = " OR ";
+      cond.append(k).append(f_.descending ? ".call_id < ?)" : ".call_id > ?)");
+      q.add(cond, std::string_view(f_.after->call_id));
+    }
+    std::string order = " ORDER BY ";
+    order.append(k).append(".start_ts").append(f_.descending ? " DESC, " : ", ");
+    order.append(k).append(".call_id").append(f_.descending ? " DESC" : "");
+    q.add(order);
+    q.add(" LIMIT ?", static_cast<std::int64_t>(f_.limit) + 1);
+    q.add(" OFFSET ?", static_cast<std::int64_t>(std::min<std::uint64_t>(offset, INT64_MAX)));
+
+    sqlite3_stmt* s = db_.cached(q.text);
+    if (!s) return db_.last_error("prepare");
+    stmt_use use(s);
+    bind_all(use, q.args);
+    page.records.reserve(std::min<std::uint64_t>(f_.limit, page.total));
+    int rc;
+    while ((rc = use.step()) == SQLITE_ROW) {
+      if (page.records.size() == f_.limit) {
+        const auto& last = page.records.back();
+        page.next = record_cursor{last.start_ts, last.call_id};
+        break;
+      }
+      if (!read_record(use, page.records.emplace_back())) return corrupt_record();
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_.last_error("page");
+    return {};
+  }
+
+  connection& db_;
+  const record_filter& f_;
+  driver driver_ = driver::time;
+  std::int64_t first_ = 0, last_ = 0;
+  std::vector<segment> segments_;
+  std::vector<std::uint64_t> counts_;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Writer statements
+
+constexpr const char* sql_record_exists = "SELECT 1 FROM records WHERE sdkappid = ? AND call_id = ?";
+constexpr const char* sql_insert_record =
+    "INSERT INTO records (sdkappid, start_ts, call_id, media, call_type, result, room_id, accept_ts, end_ts, "
+    "caller, callees) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
+constexpr const char* sql_insert_participant =
+    "INSERT INTO participants (sdkappid, user_id, start_ts, call_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING";
+constexpr const char* sql_upsert_count =
+    "INSERT INTO record_counts (sdkappid, span_s, bucket, result, call_type, media, n) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (sdkappid, span_s, bucket, result, call_type, media) DO UPDATE SET n = n + excluded.n";
+constexpr const char* sql_delete_empty_count =
+    "DELETE FROM record_counts WHERE sdkappid = ? AND span_s = ? AND bucket = ? AND result = ? AND call_type = ? "
+    "AND media = ? AND n <= 0";
+constexpr const char* sql_upsert_live =
+    "INSERT INTO live_calls (sdkappid, call_id, state, deadline_ms) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (sdkappid, call_id) DO UPDATE SET state = excluded.state, deadline_ms = excluded.deadline_ms";
+constexpr const char* sql_delete_live = "DELETE FROM live_calls WHERE sdkappid = ? AND call_id = ?";
+constexpr const char* sql_purge_select =
+    "SELECT start_ts, call_id, caller, callees, result, call_type, media FROM records "
+    "WHERE sdkappid = ? AND start_ts < ? ORDER BY start_ts, call_id LIMIT ?";
+constexpr const char* sql_delete_record = "DELETE FROM records WHERE sdkappid = ? AND start_ts = ? AND call_id = ?";
+constexpr const char* sql_delete_participant =
+    "DELETE FROM participants WHERE sdkappid = ? AND user_id = ? AND start_ts = ? AND call_id = ?";
+
+// ---------------------------------------------------------------------------------------------------------
+
+class sqlite_store final : public store {
+ public:
+  sqlite_store(sqlite_store_options options, std::unique_ptr<connection> writer)
+      : options_(std::move(options)), writer_(std::move(writer)) {}
+
+  // Loads the live calls and the record count, then starts the writer thread.
+  result<void> start() {
+    {
+      sqlite3_stmt* s = writer_->cached("SELECT sdkappid, call_id, state, deadline_ms FROM live_calls");
+      if (!s) return writer_->last_error("prepare");
+      stmt_use q(s);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        call_key key{static_cast<std::uint32_t>(q.int64(0)), std::string(q.text(1))};
+        auto state = calls::decode(q.blob(2));
+        if (!state) {
+          return make_error(errc::internal, "live call " + key.call_id + " of app " + std::to_string(key.sdkappid) +
+                                                " cannot be decoded: " + state.error().message);
+        }
+        std::optional<std::int64_t> deadline;
+        if (!q.is_null(3)) deadline = q.int64(3);
+        live_.emplace(std::move(key), live_entry{std::move(*state), deadline});
+      }
+      if (rc != SQLITE_DONE) return writer_->last_error("load live calls");
+    }
+    auto n = writer_->query_int("SELECT COALESCE(SUM(n), 0) FROM record_counts WHERE span_s = 86400");
+    if (!n) return std::move(n).error();
+    records_.store(static_cast<std::uint64_t>(*n));
+    live_count_.store(live_.size());
+    writer_thread_ = std::thread([this] { writer_loop(); });
+    return {};
+  }
+
+  ~sqlite_store() override { close(); }
+
+  result<std::optional<call_record>> get_record(std::uint32_t sdkappid, std::string_view call_id) override {
+    auto lease = acquire_reader();
+    if (!lease) return std::move(lease).error();
+    connection& db = *lease->conn;
+    sqlite3_stmt* s = db.cached(get_record_sql());
+    if (!s) return db.last_error("prepare");
+    stmt_use q(s);
+    q.bind(1, static_cast<std::int64_t>(sdkappid));
+    q.bind(2, call_id);
+    int rc = q.step();
+    if (rc == SQLITE_DONE) return std::optional<call_record>();
+    if (rc != SQLITE_ROW) return db.last_error("get record");
+    call_record r;
+    if (!read_record(q, r)) return corrupt_record();
+    return std::optional<call_record>(std::move(r));
+  }
+
+  result<record_page> find_records(const record_filter& filter) override {
+    auto lease = acquire_reader();
+    if (!lease) return std::move(lease).error();
+    connection& db = *lease->conn;
+    // One read transaction: the total and the page come from the same snapshot.
+    if (auto r = run_simple(db, "BEGIN"); !r) return std::move(r).error();
+    auto page = record_search(db, filter).run();
+    (void)run_simple(db, page ? "COMMIT" : "ROLLBACK");
+    return page;
+  }
+
+  void update_calls(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn,
+                    done_fn done) override {
+    {
+      std::lock_guard lock(queue_mu_);
+      if (!closing_) {
+        queue_.emplace_back(update_job{sdkappid, std::move(call_ids), std::move(fn), std::move(done)});
+        queue_cv_.notify_one();
+        return;
+      }
+    }
+    // No store thread runs any more: answer on the caller's thread.
+    done(make_error(errc::internal, "the store is closed"));
+  }
+
+  result<std::vector<due_call>> due_calls(std::int64_t now_ms, std::size_t limit) override {
+    auto lease = acquire_reader();
+    if (!lease) return std::move(lease).error();
+    connection& db = *lease->conn;
+    sqlite3_stmt* s = db.cached(
+        "SELECT sdkappid, call_id, deadline_ms FROM live_calls WHERE deadline_ms IS NOT NULL AND deadline_ms <= ? "
+        "ORDER BY deadline_ms, sdkappid, call_id LIMIT ?");
+    if (!s) return db.last_error("prepare");
+    stmt_use q(s);
+    q.bind(1, now_ms);
+    q.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+    std::vector<due_call> out;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+      out.push_back(due_call{static_cast<std::uint32_t>(q.int64(0)), std::string(q.text(1)), q.int64(2)});
+    }
+    if (rc != SQLITE_DONE) return db.last_error("due calls");
+    return out;
+  }
+
+  result<std::uint64_t> purge_records(std::uint32_t sdkappid, std::int64_t before_ts, std::size_t limit) override {
+    std::future<result<std::uint64_t>> reply;
+    {
+      std::lock_guard lock(queue_mu_);
+      if (closing_) return make_error(errc::internal, "the store is closed");
+      purge_job j{sdkappid, before_ts, limit, {}};
+      reply = j.reply.get_future();
+      queue_.emplace_back(std::move(j));
+      queue_cv_.notify_one();
+    }
+    return reply.get();
+  }
+
+  result<store_stats> stats() override {
+    return store_stats{records_.load(std::memory_order_relaxed), live_count_.load(std::memory_order_relaxed)};
+  }
+
+  result<void> ping() override {
+    {
+      std::lock_guard lock(queue_mu_);
+      if (closing_) return make_error(errc::internal, "the store is closed");
+    }
+    auto lease = acquire_reader();
+    if (!lease) return std::move(lease).error();
+    auto n = lease->conn->query_int("SELECT COUNT(*) FROM sqlite_master");
+    if (!n) return std::move(n).error();
+    return {};
+  }
+
+  void close() override {
+    std::lock_guard close_lock(close_mu_);
+    {
+      std::lock_guard lock(queue_mu_);
+      closing_ = true;
+    }
+    queue_cv_.notify_all();
+    if (writer_thread_.joinable()) writer_thread_.join();
+  }
+
+ private:
+  // -------------------------------------------------------------------------------------------------------
+  // Readers: a pool of read-only connections, each used by one thread at a time.
+
+  struct reader_lease {
+    sqlite_store* owner;
+    std::unique_ptr<connection> conn;
+    reader_lease(sqlite_store* o, std::unique_ptr<connection> c) : owner(o), conn(std::move(c)) {}
+    reader_lease(reader_lease&& other) noexcept : owner(other.owner), conn(std::move(other.conn)) {}
+    reader_lease& operator=(reader_lease&&) = delete;
+    ~reader_lease() {
+      if (conn) owner->release_reader(std::move(conn));
+    }
+  };
+
+  result<reader_lease> acquire_reader() {
+    {
+      std::lock_guard lock(readers_mu_);
+      if (!idle_readers_.empty()) {
+        auto c = std::move(idle_readers_.back());
+        idle_readers_.pop_back();
+        return reader_lease(this, std::move(c));
+      }
+    }
+    auto c = connection::open(options_.path, SQLITE_OPEN_READONLY);
+    if (!c) return std::move(c).error();
+    if (auto r = (*c)->exec(reader_pragmas); !r) return r.error();
+    return reader_lease(this, std::move(*c));
+  }
+
+  void release_reader(std::unique_ptr<connection> c) {
+    std::lock_guard lock(readers_mu_);
+    idle_readers_.push_back(std::move(c));
+  }
+
+  static std::string_view get_record_sql() {
+    static const std::string sql =
+        "SELECT " + std::string(record_columns) + " FROM records r WHERE r.sdkappid = ? AND r.call_id = ?";
+    return sql;
+  }
+
+  static result<void> run_simple(connection& db, const char* sql) {
+    sqlite3_stmt* s = db.cached(sql);
+    if (!s) return db.last_error("prepare");
+    stmt_use q(s);
+    if (q.step() != SQLITE_DONE) return db.last_error(sql);
+    return {};
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // The writer thread
+
+  void writer_loop() {
+    std::vector<update_job> group;
+    for (;;) {
+      std::optional<purge_job> purge;
+      {
+        std::unique_lock lock(queue_mu_);
+        queue_cv_.wait(lock, [&] { return !queue_.empty() || closing_; });
+        if (queue_.empty()) return;  // closing, and everything queued is done
+        if (auto* p = std::get_if<purge_job>(&queue_.front())) {
+          purge = std::move(*p);
+          queue_.pop_front();
+        } else {
+          while (!queue_.empty() && group.size() < options_.max_group) {
+            auto* u = std::get_if<update_job>(&queue_.front());
+            if (!u) break;
+            group.push_back(std::move(*u));
+            queue_.pop_front();
+          }
+        }
+      }
+      if (purge) {
+        purge->reply.set_value(run_purge(purge->sdkappid, purge->before_ts, purge->limit));
+      } else {
+        run_group(group);
+        group.clear();
+      }
+    }
+  }
+
+  void run_group(std::vector<update_job>& group) {
+    group_state g;
+    std::vector<result<void>> outcomes;
+    outcomes.reserve(group.size());
+    if (auto r = run_simple(*writer_, "BEGIN IMMEDIATE"); !r) g.failure = r.error();
+    for (auto& u : group) {
+      if (g.failure) break;
+      outcomes.push_back(apply_update(u, g));
+    }
+    if (!g.failure) write_live(g);
+    if (!g.failure) write_counts(g.deltas, g.failure);
+    if (!g.failure) {
+      if (auto r = run_simple(*writer_, "COMMIT"); !r) g.failure = r.error();
+    }
+    if (g.failure) {
+      if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
+      for (auto& [key, before] : g.before) {
+        if (before) {
+          live_.insert_or_assign(key, std::move(*before));
+        } else {
+          live_.erase(key);
+        }
+      }
+    } else {
+      records_.fetch_add(static_cast<std::uint64_t>(g.records_added), std::memory_order_relaxed);
+    }
+    live_count_.store(live_.size(), std::memory_order_relaxed);
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      result<void> outcome = g.failure ? result<void>(*g.failure) : std::move(outcomes[i]);
+      try {
+        group[i].done(std::move(outcome));
+      } catch (...) {
+        // `done` must not throw; the writer thread has to outlive a caller's bug.
+      }
+    }
+  }
+
+  // Runs one update's function over its slots and stages its writes. An error that concerns only this
+  // update is returned; a storage failure is recorded in g.failure (the whole group rolls back).
+  result<void> apply_update(update_job& u, group_state& g) {
+    std::vector<std::string>& ids = u.call_ids;
+    if (ids.size() <= 32) {
+      std::size_t n = 0;
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (std::find(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids[i]) ==
+            ids.begin() + static_cast<std::ptrdiff_t>(n)) {
+          if (n != i) ids[n] = std::move(ids[i]);
+          ++n;
+        }
+      }
+      ids.resize(n);
+    } else {
+      std::unordered_set<std::string> seen;
+      std::vector<std::string> unique;
+      for (auto& id : ids) {
+        if (seen.insert(id).second) unique.push_back(std::move(id));
+      }
+      ids = std::move(unique);
+    }
+
+    std::vector<call_slot> slots(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      slots[i].call_id = ids[i];
+      if (auto it = live_.find(call_key{u.sdkappid, ids[i]}); it != live_.end()) {
+        slots[i].state = it->second.state;  // a copy: the map keeps the state until the update succeeds
+        slots[i].deadline_ms = it->second.deadline_ms;
+      } else {
+        auto ended = record_exists(u.sdkappid, ids[i]);
+        if (!ended) {
+          g.failure = ended.error();
+          return *g.failure;
+        }
+        slots[i].ended = *ended;
+      }
+    }
+
+    try {
+      u.fn(slots);
+    } catch (const std::exception& e) {
+      return make_error(errc::internal, std::string("the update failed: ") + e.what());
+    } catch (...) {
+      return make_error(errc::internal, "the update failed");
+    }
+    if (slots.size() != ids.size()) {
+      return make_error(errc::internal, "the update function resized its slots");
+    }
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i].finished) {
+        if (auto r = check_record(*slots[i].finished, u.sdkappid, ids[i]); !r) return r;
+      }
+    }
+
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      call_slot& slot = slots[i];
+      if (!slot.finished && !slot.changed) continue;
+      call_key key{u.sdkappid, std::move(ids[i])};
+      auto it = live_.find(key);
+      auto [b, fresh] = g.before.try_emplace(key);
+      if (fresh && it != live_.end()) b->second = std::move(it->second);
+      if (slot.finished) {
+        if (auto r = insert_record(*slot.finished, g); !r) {
+          g.failure = r.error();
+          return *g.failure;
+        }
+        if (it != live_.end()) live_.erase(it);
+      } else if (slot.state) {
+        live_entry e{std::move(*slot.state), slot.deadline_ms};
+        if (it != live_.end()) {
+          it->second = std::move(e);
+        } else {
+          live_.emplace(std::move(key), std::move(e));
+        }
+      } else if (it != live_.end()) {
+        live_.erase(it);
+      }
+    }
+    return {};
+  }
+
+  result<bool> record_exists(std::uint32_t sdkappid, std::string_view call_id) {
+    sqlite3_stmt* s = writer_->cached(sql_record_exists);
+    if (!s) return writer_->last_error("prepare");
+    stmt_use q(s);
+    q.bind(1, static_cast<std::int64_t>(sdkappid));
+    q.bind(2, call_id);
+    int rc = q.step();
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return writer_->last_error("record lookup");
+  }
+
+  // Inserts a record with its participants and counts, unless one with its (app, call id) exists.
+  result<void> insert_record(const call_record& r, group_state& g) {
+    const auto app = static_cast<std::int64_t>(r.sdkappid);
+    {
+      sqlite3_stmt* s = writer_->cached(sql_insert_record);
+      if (!s) return writer_->last_error("prepare");
+      std::string callees = join_callees(r.callees);
+      stmt_use q(s);
+      q.bind(1, app);
+      q.bind(2, r.start_ts);
+      q.bind(3, r.call_id);
+      q.bind(4, static_cast<std::int64_t>(r.media));
+      q.bind(5, static_cast<std::int64_t>(r.type));
+      q.bind(6, static_cast<std::int64_t>(r.result));
+      q.bind(7, r.room_id);
+      q.bind(8, r.accept_ts);
+      q.bind(9, r.end_ts);
+      q.bind(10, r.caller);
+      q.bind(11, callees);
+      if (q.step() != SQLITE_DONE) return writer_->last_error("insert record");
+      if (sqlite3_changes(writer_->handle()) == 0) return {};  // the first record of the call stays
+    }
+    sqlite3_stmt* s = writer_->cached(sql_insert_participant);
+    if (!s) return writer_->last_error("prepare");
+    auto add_participant = [&](const std::string& user) -> result<void> {
+      stmt_use q(s);
+      q.bind(1, app);
+      q.bind(2, user);
+      q.bind(3, r.start_ts);
+      q.bind(4, r.call_id);
+      if (q.step() != SQLITE_DONE) return writer_->last_error("insert participant");
+      return {};
+    };
+    if (auto x = add_participant(r.caller); !x) return x;
+    for (const auto& c : r.callees) {
+      if (auto x = add_participant(c); !x) return x;
+    }
+    add_counts(g.deltas, r.sdkappid, r.start_ts, static_cast<int>(r.result), static_cast<int>(r.type),
+               static_cast<int>(r.media), 1);
+    ++g.records_added;
+    return {};
+  }
+
+  // Writes the final live state of every call the group changed, once per call.
+  void write_live(group_state& g) {
+    sqlite3_stmt* up = writer_->cached(sql_upsert_live);
+    sqlite3_stmt* del = writer_->cached(sql_delete_live);
+    if (!up || !del) {
+      g.failure = writer_->last_error("prepare");
+      return;
+    }
+    std::string blob;
+    for (const auto& [key, before] : g.before) {
+      auto it = live_.find(key);
+      if (it == live_.end()) {
+        if (!before) continue;  // created and dropped within the group: no row was written
+        stmt_use q(del);
+        q.bind(1, static_cast<std::int64_t>(key.sdkappid));
+        q.bind(2, key.call_id);
+        if (q.step() != SQLITE_DONE) {
+          g.failure = writer_->last_error("delete live call");
+          return;
+        }
+      } else {
+        blob = calls::encode(it->second.state);
+        stmt_use q(up);
+        q.bind(1, static_cast<std::int64_t>(key.sdkappid));
+        q.bind(2, key.call_id);
+        q.bind_blob(3, blob);
+        if (it->second.deadline_ms) {
+          q.bind(4, *it->second.deadline_ms);
+        } else {
+          q.bind_null(4);
+        }
+        if (q.step() != SQLITE_DONE) {
+          g.failure = writer_->last_error("write live call");
+          return;
+        }
+      }
+    }
+  }
+
+  void write_counts(const count_deltas& deltas, std::optional<callrec::error>& failure) {
+    sqlite3_stmt* up = writer_->cached(sql_upsert_count);
+    sqlite3_stmt* del = writer_->cached(sql_delete_empty_count);
+    if (!up || !del) {
+      failure = writer_->last_error("prepare");
+      return;
+    }
+    for (const auto& [k, delta] : deltas) {
+      if (delta == 0) continue;
+      auto bind_key = [&](stmt_use& q) {
+        q.bind(1, static_cast<std::int64_t>(k.sdkappid));
+        q.bind(2, count_spans[k.level]);
+        q.bind(3, k.bucket);
+        q.bind(4, static_cast<std::int64_t>(k.result));
+        q.bind(5, static_cast<std::int64_t>(k.type));
+        q.bind(6, static_cast<std::int64_t>(k.media));
+      };
+      {
+        stmt_use q(up);
+        bind_key(q);
+        q.bind(7, delta);
+        if (q.step() != SQLITE_DONE) {
+          failure = writer_->last_error("count records");
+          return;
+        }
+      }
+      if (delta < 0) {
+        stmt_use q(del);
+        bind_key(q);
+        if (q.step() != SQLITE_DONE) {
+          failure = writer_->last_error("count records");
+          return;
+        }
+      }
+    }
+  }
+
+  result<std::uint64_t> run_purge(std::uint32_t sdkappid, std::int64_t before_ts, std::size_t limit) {
+    if (limit == 0) return std::uint64_t{0};
+    struct victim {
+      std::int64_t start_ts;
+      std::string call_id;
+      std::string caller;
+      std::vector<std::string> callees;
+      int result, type, media;
+    };
+    const auto app = static_cast<std::int64_t>(sdkappid);
+    if (auto r = run_simple(*writer_, "BEGIN IMMEDIATE"); !r) return r.error();
+    auto fail = [&](callrec::error e) -> result<std::uint64_t> {
+      if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
+      return e;
+    };
+    std::vector<victim> victims;
+    {
+      sqlite3_stmt* s = writer_->cached(sql_purge_select);
+      if (!s) return fail(writer_->last_error("prepare"));
+      stmt_use q(s);
+      q.bind(1, app);
+      q.bind(2, before_ts);
+      q.bind(3, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        victim v{q.int64(0), std::string(q.text(1)), std::string(q.text(2)), {},
+                 static_cast<int>(q.int64(4)), static_cast<int>(q.int64(5)), static_cast<int>(q.int64(6))};
+        split_callees(q.text(3), v.callees);
+        victims.push_back(std::move(v));
+      }
+      if (rc != SQLITE_DONE) return fail(writer_->last_error("purge"));
+    }
+    sqlite3_stmt* del_rec = writer_->cached(sql_delete_record);
+    sqlite3_stmt* del_part = writer_->cached(sql_delete_participant);
+    if (!del_rec || !del_part) return fail(writer_->last_error("prepare"));
+    count_deltas deltas;
+    for (const auto& v : victims) {
+      {
+        stmt_use q(del_rec);
+        q.bind(1, app);
+        q.bind(2, v.start_ts);
+        q.bind(3, v.call_id);
+        if (q.step() != SQLITE_DONE) return fail(writer_->last_error("purge"));
+      }
+      auto drop = [&](const std::string& user) {
+        stmt_use q(del_part);
+        q.bind(1, app);
+        q.bind(2, user);
+        q.bind(3, v.start_ts);
+        q.bind(4, v.call_id);
+        return q.step() == SQLITE_DONE;
+      };
+      if (!drop(v.caller)) return fail(writer_->last_error("purge"));
+      for (const auto& c : v.callees) {
+        if (!drop(c)) return fail(writer_->last_error("purge"));
+      }
+      add_counts(deltas, sdkappid, v.start_ts, v.result, v.type, v.media, -1);
+    }
+    std::optional<callrec::error> failure;
+    write_counts(deltas, failure);
+    if (failure) return fail(*failure);
+    if (auto r = run_simple(*writer_, "COMMIT"); !r) return fail(r.error());
+    records_.fetch_sub(victims.size(), std::memory_order_relaxed);
+    return static_cast<std::uint64_t>(victims.size());
+  }
+
+  const sqlite_store_options options_;
+  std::unique_ptr<connection> writer_;  // the writer thread's, once started
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<connection>> idle_readers_;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<job> queue_;
+  bool closing_ = false;
+  std::mutex close_mu_;
+  std::thread writer_thread_;
+
+  live_map live_;  // writer thread only (and start())
+  std::atomic<std::uint64_t> records_{0};
+  std::atomic<std::uint64_t> live_count_{0};
+};
+
+}  // namespace
+
+result<std::unique_ptr<store>> open_sqlite_store(const sqlite_store_options& options) {
+  auto writer = connection::open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (!writer) return std::move(writer).error();
+  connection& db = **writer;
+  if (auto r = db.exec(writer_pragmas); !r) return r.error();
+  {
+    sqlite3_stmt* s = db.cached("PRAGMA journal_mode = WAL");
+    if (!s) return db.last_error("journal mode");
+    stmt_use q(s);
+    if (q.step() != SQLITE_ROW || q.text(0) != "wal") {
+      return make_error(errc::internal, "the SQLite store " + options.path + " cannot use WAL journaling");
+    }
+  }
+  if (auto r = db.exec(options.fsync_each_commit ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+      !r) {
+    return r.error();
+  }
+  if (auto r = ensure_schema(db); !r) return r.error();
+  auto s = std::make_unique<sqlite_store>(options, std::move(*writer));
+  if (auto r = s->start(); !r) return r.error();
+  return std::unique_ptr<store>(std::move(s));
+}
+
+}  // namespace callrec::sqlite

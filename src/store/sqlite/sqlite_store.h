@@ -1,0 +1,23 @@
+// The embedded store: one SQLite file in WAL mode. One writer thread owns the write connection and the
+// in-memory live calls, and commits queued updates in groups; readers use pooled read-only connections
+// and never block the writer.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+namespace callrec::sqlite {
+
+struct sqlite_store_options {
+  std::string path;              // the database file; its directory must exist
+  std::size_t max_group = 4096;  // at most this many update_calls per transaction
+  // false: synchronous=NORMAL, a committed transaction survives a crash of the process but may be lost on
+  // power loss; true: synchronous=FULL, every commit is fsynced before `done` runs.
+  bool fsync_each_commit = false;
+};
+
+result<std::unique_ptr<store>> open_sqlite_store(const sqlite_store_options& options);
+
+}  // namespace callrec::sqlite

@@ -1,0 +1,130 @@
+// The SQLite store: the contract suite, plus what only this backend has (its url, schema, SQL failures).
+#include <sqlite3.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "store/store_contract.h"
+
+namespace callrec::testing_store {
+namespace {
+
+std::unique_ptr<store> open_sqlite(const std::filesystem::path& dir) {
+  store_options o;
+  o.url = "sqlite:" + (dir / "callrec.db").string();
+  auto s = open_store(o);
+  EXPECT_TRUE(s) << s.error().message;
+  return s ? std::move(*s) : nullptr;
+}
+
+INSTANTIATE_TEST_SUITE_P(sqlite, store_contract, ::testing::Values(store_backend{"sqlite", open_sqlite}),
+                         backend_name);
+
+class sqlite_store_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("callrec-sqlite-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  // Runs SQL on the database with a connection of its own.
+  void exec(const std::filesystem::path& db, const char* sql) {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(h, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(h);
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(sqlite_store_test, url_creates_parent_directories) {
+  const auto path = dir_ / "a" / "b" / "x.db";
+  auto s = open_store(store_options{"sqlite:" + path.string()});
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_TRUE(std::filesystem::exists(path));
+  EXPECT_TRUE((*s)->ping());
+}
+
+TEST_F(sqlite_store_test, bad_urls_say_what_is_wrong) {
+  auto s = open_store(store_options{"mysql://localhost/db"});
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find("\"mysql\""), std::string::npos) << s.error().message;
+  s = open_store(store_options{"postgres://u:secret@host/db"});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message, "PostgreSQL store is not built yet");
+  s = open_store(store_options{"postgresql://host/db"});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message, "PostgreSQL store is not built yet");
+  s = open_store(store_options{"callrec.db"});
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find("scheme"), std::string::npos);
+  s = open_store(store_options{"sqlite:"});
+  ASSERT_FALSE(s);
+  s = open_store(store_options{"sqlite::memory:"});
+  ASSERT_FALSE(s);
+}
+
+TEST_F(sqlite_store_test, refuses_a_newer_schema) {
+  std::filesystem::create_directories(dir_);
+  exec(dir_ / "x.db", "PRAGMA user_version = 99");
+  auto s = open_store(store_options{"sqlite:" + (dir_ / "x.db").string()});
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find("newer"), std::string::npos) << s.error().message;
+}
+
+TEST_F(sqlite_store_test, a_failed_commit_fails_the_group_and_restores_live_state) {
+  const auto db = dir_ / "x.db";
+  auto opened = open_store(store_options{"sqlite:" + db.string()});
+  ASSERT_TRUE(opened) << opened.error().message;
+  auto& s = **opened;
+  auto run = [&](std::vector<std::string> ids, store::update_fn fn) {
+    done_latch latch;
+    s.update_calls(1, std::move(ids), std::move(fn), latch.make());
+    EXPECT_TRUE(latch.wait_for(1));
+    auto errors = latch.errors();
+    return errors.empty() ? result<void>() : result<void>(errors[0]);
+  };
+  auto state = [](std::string id, std::string caller) {
+    calls::call_state st;
+    st.call_id = std::move(id);
+    st.caller = caller;
+    st.start_ms = 1000;
+    st.members.push_back(calls::member{caller, calls::member_status::connected, 0, 1000, false});
+    return st;
+  };
+  ASSERT_TRUE(run({"x"}, [&](std::vector<call_slot>& slots) {
+    slots[0].state = state("x", "alice");
+    slots[0].changed = true;
+  }));
+  // Another connection makes every write of call "poison" fail inside the writer's transaction.
+  exec(db,
+       "CREATE TRIGGER poison BEFORE INSERT ON live_calls WHEN NEW.call_id = 'poison' "
+       "BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+  auto r = run({"x", "poison"}, [&](std::vector<call_slot>& slots) {
+    slots[0].state = state("x", "bob");
+    slots[0].changed = true;
+    slots[1].state = state("poison", "carol");
+    slots[1].changed = true;
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::internal);
+  ASSERT_TRUE(run({"x", "poison"}, [&](std::vector<call_slot>& slots) {
+    ASSERT_TRUE(slots[0].state);
+    EXPECT_EQ(slots[0].state->caller, "alice");
+    EXPECT_FALSE(slots[1].state);
+  }));
+  auto st = s.stats();
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->live_calls, 1u);
+}
+
+}  // namespace
+}  // namespace callrec::testing_store
