@@ -1,0 +1,166 @@
+// The HTTP/1.1 transport over raw sockets: pipelining, limits, slow and broken clients, shutdown.
+#include <gtest/gtest.h>
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include "support/test_server.h"
+
+namespace callrec::testing {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+class raw_socket {
+ public:
+  explicit raw_socket(std::uint16_t port) : sock_(ioc_) {
+    sock_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+  void send(const std::string& bytes) { asio::write(sock_, asio::buffer(bytes)); }
+  // Reads until the peer closes (or `limit` bytes); returns what arrived.
+  std::string read_all(std::size_t limit = 1 << 20) {
+    std::string out;
+    char buf[8192];
+    boost::system::error_code ec;
+    while (out.size() < limit) {
+      std::size_t n = sock_.read_some(asio::buffer(buf), ec);
+      if (ec) break;
+      out.append(buf, n);
+    }
+    return out;
+  }
+  // Reads until `count` complete responses with bodies arrived (Content-Length framed).
+  std::string read_responses(int count) {
+    std::string out;
+    char buf[8192];
+    auto complete = [&] {
+      int seen = 0;
+      std::size_t pos = 0;
+      while (seen < count) {
+        auto end = out.find("\r\n\r\n", pos);
+        if (end == std::string::npos) return false;
+        auto cl = out.find("Content-Length: ", pos);
+        if (cl == std::string::npos || cl > end) return false;
+        std::size_t len = std::stoul(out.substr(cl + 16));
+        if (out.size() < end + 4 + len) return false;
+        pos = end + 4 + len;
+        ++seen;
+      }
+      return true;
+    };
+    while (!complete()) {
+      boost::system::error_code ec;
+      std::size_t n = sock_.read_some(asio::buffer(buf), ec);
+      if (ec) break;
+      out.append(buf, n);
+    }
+    return out;
+  }
+
+ private:
+  asio::io_context ioc_;
+  tcp::socket sock_;
+};
+
+std::string post_request(const std::string& target, const std::string& body, bool close = false) {
+  return "POST " + target + " HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + (close ? "\r\nConnection: close" : "") + "\r\n\r\n" + body;
+}
+
+int count_of(const std::string& hay, const std::string& needle) {
+  int n = 0;
+  for (auto p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+  return n;
+}
+
+TEST(http_transport, pipelined_requests_are_answered_in_order) {
+  test_server srv;
+  raw_socket s(srv.port());
+  std::string batch;
+  for (int i = 0; i < 5; ++i) {
+    batch += post_request(api_target("records/get_record_by_callId"), "{\"callId\":\"p" + std::to_string(i) + "\"}");
+  }
+  s.send(batch);
+  std::string out = s.read_responses(5);
+  EXPECT_EQ(count_of(out, "HTTP/1.1 200 OK"), 5);
+  for (int i = 0; i < 5; ++i) {
+    auto pos = out.find("no record of call p" + std::to_string(i));
+    ASSERT_NE(pos, std::string::npos);
+    if (i) EXPECT_GT(pos, out.find("no record of call p" + std::to_string(i - 1)));
+  }
+}
+
+TEST(http_transport, keep_alive_serves_many_requests_on_one_connection) {
+  test_server srv;
+  client cli(srv.port());
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(cli.get("/healthz").status, 200u);
+  EXPECT_EQ(srv.service().metrics().connections_accepted.value(), 1u);
+}
+
+TEST(http_transport, oversized_body_is_413_and_others_are_still_served) {
+  test_server srv([](server_config& c) { c.limits.max_body_bytes = 4096; });
+  raw_socket s(srv.port());
+  s.send(post_request(api_target("events/report"), std::string(5000, ' ')));
+  std::string out = s.read_all();
+  EXPECT_NE(out.find("413"), std::string::npos) << out;
+  EXPECT_NE(out.find("exceeds 4096"), std::string::npos);
+  client cli(srv.port());
+  EXPECT_EQ(cli.get("/healthz").status, 200u);
+}
+
+TEST(http_transport, oversized_header_is_431) {
+  test_server srv([](server_config& c) { c.limits.max_header_bytes = 2048; });
+  raw_socket s(srv.port());
+  s.send("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n");
+  std::string out = s.read_all();
+  EXPECT_NE(out.find("431"), std::string::npos) << out;
+}
+
+TEST(http_transport, garbage_gets_400_and_a_closed_connection) {
+  test_server srv;
+  raw_socket s(srv.port());
+  s.send("\x01\x02 not http at all\r\n\r\n");
+  std::string out = s.read_all();
+  EXPECT_NE(out.find("400"), std::string::npos) << out;
+}
+
+TEST(http_transport, a_slow_request_is_cut_off_and_others_are_served) {
+  test_server srv([](server_config& c) { c.limits.request_timeout_sec = 1; });
+  raw_socket slow(srv.port());
+  slow.send("POST /v1/events/report HTTP/1.1\r\nHost: t\r\n");  // and never the rest
+  client cli(srv.port());
+  EXPECT_EQ(cli.get("/healthz").status, 200u);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string out = slow.read_all();  // returns when the server closes the connection
+  EXPECT_TRUE(out.empty() || out.find("HTTP/1.1") != std::string::npos);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
+TEST(http_transport, expect_100_continue_is_honoured) {
+  test_server srv;
+  raw_socket s(srv.port());
+  const std::string body = "{\"callId\":\"e\"}";
+  s.send("POST " + api_target("records/get_record_by_callId") +
+         " HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  s.send(body);
+  std::string out = s.read_responses(2);
+  EXPECT_NE(out.find("HTTP/1.1 100 Continue"), std::string::npos) << out;
+  EXPECT_NE(out.find("101050"), std::string::npos) << out;
+}
+
+TEST(http_transport, stop_closes_idle_connections_and_refuses_new_ones) {
+  test_server srv;
+  raw_socket idle(srv.port());
+  const auto port = srv.port();
+  srv.stop();
+  EXPECT_EQ(idle.read_all(), "");
+  boost::system::error_code ec;
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  EXPECT_TRUE(ec);
+}
+
+}  // namespace
+}  // namespace callrec::testing

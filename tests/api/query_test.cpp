@@ -1,0 +1,62 @@
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "api/envelope.h"
+#include "api/query.h"
+#include "api/rate_limiter.h"
+
+namespace callrec::api {
+namespace {
+
+TEST(query, parses_the_five_parameters) {
+  auto r = parse_hub_query("usersig=eJw*-_&identifier=admin%31&sdkappid=88888888&random=99999999&contenttype=json&x=1");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->sdkappid, 88888888u);
+  EXPECT_EQ(r->identifier, "admin1");
+  EXPECT_EQ(r->usersig, "eJw*-_");
+  EXPECT_EQ(r->random, 99999999u);
+}
+
+TEST(query, bad_escapes_and_ranges) {
+  EXPECT_FALSE(parse_hub_query("sdkappid=1&identifier=a%2&usersig=s&random=1&contenttype=json"));
+  EXPECT_FALSE(parse_hub_query("sdkappid=1&identifier=a&usersig=s&random=1&contenttype=json&random=2"));
+  EXPECT_FALSE(parse_hub_query("sdkappid=01x&identifier=a&usersig=s&random=1&contenttype=json"));
+  EXPECT_FALSE(parse_hub_query("sdkappid=1&identifier=a&usersig=&random=1&contenttype=json"));
+  EXPECT_EQ(percent_decode("a%41%4a"), "aAJ");
+  EXPECT_FALSE(percent_decode("%G1"));
+  EXPECT_FALSE(percent_decode("%4"));
+}
+
+TEST(query, split_target) {
+  auto p = split_target("/v1/a/b?x=1?y");
+  EXPECT_EQ(p.path, "/v1/a/b");
+  EXPECT_EQ(p.query, "x=1?y");
+  EXPECT_EQ(split_target("/healthz").query, "");
+}
+
+TEST(envelope, shape) {
+  auto e = make_envelope(0, "Success", "abc", "{\"x\":1}");
+  EXPECT_EQ(e, "{\"errorCode\":0,\"errorMessage\":\"Success\",\"requestId\":\"abc\",\"data\":{\"x\":1}}");
+  EXPECT_EQ(make_envelope(70001, "bad \"x\"", "r", ""),
+            "{\"errorCode\":70001,\"errorMessage\":\"bad \\\"x\\\"\",\"requestId\":\"r\"}");
+  EXPECT_TRUE(std::regex_match(new_request_id(), std::regex("[0-9a-f]{32}")));
+  EXPECT_NE(new_request_id(), new_request_id());
+}
+
+TEST(token_bucket, admits_a_burst_then_refills_with_time) {
+  token_bucket b(10);
+  int admitted = 0;
+  for (int i = 0; i < 20; ++i) admitted += b.admit(1000);
+  EXPECT_EQ(admitted, 10);
+  EXPECT_FALSE(b.admit(1050));
+  EXPECT_TRUE(b.admit(1100));  // 100 ms at 10/s = one token
+  token_bucket events(100);
+  EXPECT_TRUE(events.admit(0 + 1, 0));
+  events.charge(1, 500);  // a big batch takes the balance below zero
+  EXPECT_FALSE(events.admit(1000, 0));
+  EXPECT_TRUE(events.admit(5002, 0));
+}
+
+}  // namespace
+}  // namespace callrec::api

@@ -1,0 +1,81 @@
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+
+namespace callrec {
+namespace {
+
+constexpr const char* spec_example = R"(
+listen = "127.0.0.1:8080"
+store = "sqlite:./callrec-data/callrec.db"
+
+[[apps]]
+sdkappid = 1400000001
+secret_key = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
+admins = ["administrator"]
+entitled = true
+rate_limits = { get_record_by_callId = 20, get_records_by_filter = 200, events = 2000 }
+retention_days = 7
+heartbeat_sec = 60
+)";
+
+TEST(config, the_spec_example_parses) {
+  auto c = parse_config(spec_example, "callrec.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->listen_host, "127.0.0.1");
+  EXPECT_EQ(c->listen_port, 8080);
+  EXPECT_EQ(c->store_url(), "sqlite:./callrec-data/callrec.db");
+  ASSERT_EQ(c->apps.size(), 1u);
+  EXPECT_EQ(c->apps[0].sdkappid, 1400000001u);
+  EXPECT_EQ(c->apps[0].limits.events, 2000);
+  EXPECT_TRUE(validate(*c));
+}
+
+TEST(config, errors_name_the_key) {
+  struct tc {
+    std::string text, key;
+  } cases[] = {
+      {"listen = 5", "listen"},
+      {"listen = \"nohost\"", "listen"},
+      {"threads = -1", "threads"},
+      {"bogus = 1", "bogus"},
+      {"store = \"mysql://x\"", "store"},
+      {"[[apps]]\nsecret_key = \"k\"", "apps[0].sdkappid"},
+      {"[[apps]]\nsdkappid = 1", "apps[0].secret_key"},
+      {"[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\nadmins = []", "apps[0].admins"},
+      {"[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\nrate_limits = { events = 0 }", "apps[0].rate_limits.events"},
+      {"[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n[[apps]]\nsdkappid = 1\nsecret_key = \"k\"", "apps[1].sdkappid"},
+      {"[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\nheartbeat_sec = \"x\"", "apps[0].heartbeat_sec"},
+      {"[limits]\nmax_body_bytes = 1", "limits.max_body_bytes"},
+      {"listen = ", "callrec.toml:1"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_config(c.text, "callrec.toml");
+    ASSERT_FALSE(r) << c.text;
+    EXPECT_NE(r.error().message.find(c.key), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(config, plain_http_only_on_loopback_unless_allowed) {
+  auto c = parse_config(spec_example, "f");
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(apply_listen(*c, "0.0.0.0:8080"));
+  auto v = validate(*c);
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().message.find("allow_plaintext"), std::string::npos);
+  c->allow_plaintext = true;
+  EXPECT_TRUE(validate(*c));
+  ASSERT_TRUE(apply_listen(*c, "[::1]:0"));
+  c->allow_plaintext = false;
+  EXPECT_TRUE(validate(*c));
+  EXPECT_FALSE(apply_listen(*c, "127.0.0.1:70000"));
+}
+
+TEST(config, no_apps_is_an_error) {
+  auto c = parse_config("listen = \"127.0.0.1:1\"", "f");
+  ASSERT_TRUE(c);
+  EXPECT_FALSE(validate(*c));
+}
+
+}  // namespace
+}  // namespace callrec
