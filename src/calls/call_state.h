@@ -2,6 +2,7 @@
 // there is no I/O. The event-ingestion service and the stores build on it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -84,8 +85,19 @@ struct call_state {
   std::optional<call_result> result;  // set when the call ended
   std::vector<member> members;
   std::vector<std::string> event_ids;  // client event ids already applied, for duplicates
+  // Added by the state machine (kept in encode/decode):
+  std::int64_t clock_ms = 0;  // the latest time the call has seen (applied events, fired timers); never decreases
+  std::uint32_t initial_callees = 0;  // members[1..initial_callees] came with start_call (duplicate detection)
   bool operator==(const call_state&) const = default;
 };
+
+// Limits that bound the size of one call's state.
+inline constexpr std::size_t max_callees = 100;         // per call: invited and joined callees together
+inline constexpr std::size_t max_event_ids = 1000;      // remembered client event ids per call (the oldest are dropped)
+inline constexpr std::size_t max_event_id_bytes = 128;  // a longer eventId is refused
+inline constexpr std::size_t max_room_id_bytes = 64;    // a longer roomId is refused
+inline constexpr std::int32_t max_timeout_sec = 3600;   // timeoutSec is 1..3600
+inline constexpr std::int64_t max_event_ts_ms = 253402300799999;  // 9999-12-31T23:59:59.999Z; ts is 1..this
 
 enum class event_status : std::uint8_t { applied, duplicate, late, refused };
 std::string_view to_string(event_status s) noexcept;
@@ -99,6 +111,8 @@ struct event_outcome {
 // Applies one event. `state` is empty when the call is unknown (only start_call creates one). When the
 // reporter is a user (not an administrator), it must take part in the call (not_admin otherwise).
 // Before applying, timers due at or before ev.ts_ms fire (advance_to). Deterministic.
+// Timers can change `state` even when the event is then late or refused: persist the state whatever the outcome
+// (a duplicate, and a refusal before the timers run, change nothing). See call_state.cpp for the decisions.
 event_outcome apply_event(std::optional<call_state>& state, const call_event& ev, const call_settings& settings,
                           bool reported_by_admin);
 
