@@ -23,6 +23,24 @@ constexpr decode_table make_table(std::string_view chars) {
 constexpr decode_table standard_table = make_table(standard_chars);
 constexpr decode_table usersig_table = make_table(usersig_chars);
 
+// For the 4-character loop: the 6-bit value of a character already shifted to its place in the 24-bit group, or a
+// flag bit above the group for a character outside the alphabet, so a group costs four loads and one test.
+constexpr std::uint32_t bad_char = 1u << 24;
+struct quad_tables {
+  std::array<std::array<std::uint32_t, 256>, 4> t;
+};
+constexpr quad_tables make_quad_tables(const decode_table& d) {
+  quad_tables q{};
+  for (std::size_t pos = 0; pos < 4; ++pos) {
+    for (std::size_t c = 0; c < 256; ++c) {
+      q.t[pos][c] = d[c] == invalid ? bad_char : std::uint32_t{d[c]} << (18 - 6 * pos);
+    }
+  }
+  return q;
+}
+constexpr quad_tables standard_quads = make_quad_tables(standard_table);
+constexpr quad_tables usersig_quads = make_quad_tables(usersig_table);
+
 constexpr std::string_view chars_of(base64_alphabet a) {
   return a == base64_alphabet::standard ? standard_chars : usersig_chars;
 }
@@ -94,13 +112,13 @@ std::optional<std::size_t> base64_decode_into(std::string_view text, base64_alph
   const std::size_t size = n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1);
   if (size > out_capacity) return std::nullopt;
   const decode_table& t = table_of(alphabet);
+  const quad_tables& q = alphabet == base64_alphabet::standard ? standard_quads : usersig_quads;
   const auto* in = reinterpret_cast<const unsigned char*>(text.data());
   std::size_t i = 0;
   unsigned char* o = out;
   for (; i + 4 <= n; i += 4) {
-    const std::uint32_t a = t[in[i]], b = t[in[i + 1]], c = t[in[i + 2]], d = t[in[i + 3]];
-    if ((a | b | c | d) > 63) return std::nullopt;  // any invalid character
-    const std::uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
+    const std::uint32_t v = q.t[0][in[i]] | q.t[1][in[i + 1]] | q.t[2][in[i + 2]] | q.t[3][in[i + 3]];
+    if (v & bad_char) return std::nullopt;
     *o++ = static_cast<unsigned char>(v >> 16);
     *o++ = static_cast<unsigned char>(v >> 8);
     *o++ = static_cast<unsigned char>(v);

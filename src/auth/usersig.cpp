@@ -5,9 +5,7 @@
 #include <zlib.h>
 
 #include <array>
-#include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <charconv>
 #include <cstring>
 #include <functional>
@@ -98,7 +96,8 @@ class hmac_sha256 {
                             unsigned char pad) {
     std::array<unsigned char, sha256_block_size> padded;
     for (std::size_t i = 0; i < padded.size(); ++i) padded[i] = block[i] ^ pad;
-    const bool ok = EVP_DigestInit_ex(ctx, md, nullptr) == 1 && EVP_DigestUpdate(ctx, padded.data(), padded.size()) == 1;
+    const bool ok =
+        EVP_DigestInit_ex(ctx, md, nullptr) == 1 && EVP_DigestUpdate(ctx, padded.data(), padded.size()) == 1;
     OPENSSL_cleanse(padded.data(), padded.size());
     return ok;
   }
@@ -155,38 +154,184 @@ class inflater {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// Fields of the JSON payload.
+// The JSON payload, read with a SAX handler: no DOM is built, only the top-level TLS.* values are kept (copied into
+// an arena inside the handler), and a TLS.* key given twice is refused rather than resolved one way or the other.
+
+enum field : std::uint8_t { f_ver, f_identifier, f_sdkappid, f_time, f_expire, f_userbuf, f_sig, field_count };
+constexpr std::array<std::string_view, field_count> field_names = {
+    "TLS.ver", "TLS.identifier", "TLS.sdkappid", "TLS.time", "TLS.expire", "TLS.userbuf", "TLS.sig"};
+
+enum class value_kind : std::uint8_t { absent, string, int64, uint64, null, other };
+
+struct field_value {
+  value_kind kind = value_kind::absent;
+  std::int64_t i = 0;
+  std::uint64_t u = 0;
+  std::string_view s;  // into the handler's arena
+};
+
+class payload_handler {
+ public:
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+
+  payload_handler() noexcept {}  // user-provided on purpose: the arena is not zero-filled
+
+  std::array<field_value, field_count> values;
+  bool root_is_object = false;
+  int duplicate = -1;  // the TLS.* field given twice, if any
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) {
+    if (depth_ == 0) root_is_object = true;
+    return open_container();
+  }
+  bool on_object_end(std::size_t, json::error_code&) { return close_container(); }
+  bool on_array_begin(json::error_code&) { return open_container(); }
+  bool on_array_end(std::size_t, json::error_code&) { return close_container(); }
+
+  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    if (depth_ == 1) append_key(s);
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, json::error_code& ec) {
+    if (depth_ != 1) return true;
+    append_key(s);
+    current_ = -1;
+    if (!key_too_long_) {
+      const std::string_view key(key_.data(), key_size_);
+      for (std::size_t f = 0; f < field_count; ++f) {
+        if (key == field_names[f]) current_ = static_cast<int>(f);
+      }
+    }
+    key_size_ = 0;
+    key_too_long_ = false;
+    if (current_ >= 0 && values[static_cast<std::size_t>(current_)].kind != value_kind::absent) {
+      duplicate = current_;
+      ec = json::error::syntax;
+      return false;
+    }
+    return true;
+  }
+
+  bool on_string_part(json::string_view s, std::size_t, json::error_code& ec) {
+    return !tracked() || append_string(s, ec);
+  }
+  bool on_string(json::string_view s, std::size_t, json::error_code& ec) {
+    if (!tracked()) return true;
+    if (!append_string(s, ec)) return false;
+    field_value& v = values[static_cast<std::size_t>(current_)];
+    v.kind = value_kind::string;
+    v.s = std::string_view(arena_.data() + string_start_, arena_used_ - string_start_);
+    string_start_ = arena_used_;
+    return true;
+  }
+
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
+    if (tracked()) set(value_kind::int64).i = i;
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
+    if (tracked()) set(value_kind::uint64).u = u;
+    return true;
+  }
+  bool on_double(double, json::string_view, json::error_code&) {
+    if (tracked()) set(value_kind::other);
+    return true;
+  }
+  bool on_bool(bool, json::error_code&) {
+    if (tracked()) set(value_kind::other);
+    return true;
+  }
+  bool on_null(json::error_code&) {
+    if (tracked()) set(value_kind::null);
+    return true;
+  }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+
+ private:
+  // A value belonging to a TLS.* key of the top-level object.
+  bool tracked() const noexcept { return depth_ == 1 && current_ >= 0; }
+  field_value& set(value_kind kind) {
+    field_value& v = values[static_cast<std::size_t>(current_)];
+    v.kind = kind;
+    return v;
+  }
+  bool open_container() {
+    if (tracked()) set(value_kind::other);
+    ++depth_;
+    return true;
+  }
+  bool close_container() {
+    --depth_;
+    return true;
+  }
+  void append_key(json::string_view s) {
+    if (key_too_long_ || s.size() > key_.size() - key_size_) {
+      key_too_long_ = true;  // longer than any TLS.* name: not one of ours
+      return;
+    }
+    std::memcpy(key_.data() + key_size_, s.data(), s.size());
+    key_size_ += s.size();
+  }
+  bool append_string(json::string_view s, json::error_code& ec) {
+    // Cannot overflow (unescaped strings are shorter than the payload they came from); checked all the same.
+    if (s.size() > arena_.size() - arena_used_) {
+      ec = json::error::string_too_large;
+      return false;
+    }
+    std::memcpy(arena_.data() + arena_used_, s.data(), s.size());
+    arena_used_ += s.size();
+    return true;
+  }
+
+  int depth_ = 0;
+  int current_ = -1;  // the TLS.* field whose value is being read at depth 1, or -1
+  std::array<char, 16> key_;
+  std::size_t key_size_ = 0;
+  bool key_too_long_ = false;
+  std::array<char, max_usersig_payload_size> arena_;
+  std::size_t arena_used_ = 0;
+  std::size_t string_start_ = 0;
+};
 
 // An integer field: a JSON integer, or a string holding one (some generators emit those). `text` is the decimal
 // text the generator signed: the JSON string itself, or the number printed into `digits`.
 struct integer_field {
   std::int64_t value = 0;
   std::string_view text;
-  std::array<char, 24> digits{};
+  std::array<char, 24> digits;
 };
 
 enum class integer_status { ok, not_integer, out_of_range };
 
-integer_status read_integer(const json::value& v, std::int64_t lo, std::int64_t hi, integer_field& f) {
-  if (v.is_int64()) {
-    f.value = v.get_int64();
-  } else if (v.is_uint64()) {
-    if (v.get_uint64() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-      return integer_status::out_of_range;
+integer_status read_integer(const field_value& v, std::int64_t lo, std::int64_t hi, integer_field& f) {
+  switch (v.kind) {
+    case value_kind::int64:
+      f.value = v.i;
+      break;
+    case value_kind::uint64:
+      if (v.u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        return integer_status::out_of_range;
+      }
+      f.value = static_cast<std::int64_t>(v.u);
+      break;
+    case value_kind::string: {
+      const char* last = v.s.data() + v.s.size();
+      const auto [end, ec] = std::from_chars(v.s.data(), last, f.value);
+      if (ec == std::errc::result_out_of_range) return integer_status::out_of_range;
+      if (ec != std::errc{} || end != last) return integer_status::not_integer;
+      if (f.value < lo || f.value > hi) return integer_status::out_of_range;
+      f.text = v.s;
+      return integer_status::ok;
     }
-    f.value = static_cast<std::int64_t>(v.get_uint64());
-  } else if (v.is_string()) {
-    const json::string& s = v.get_string();
-    const char* first = s.data();
-    const char* last = s.data() + s.size();
-    const auto [end, ec] = std::from_chars(first, last, f.value);
-    if (ec == std::errc::result_out_of_range) return integer_status::out_of_range;
-    if (ec != std::errc{} || end != last) return integer_status::not_integer;
-    if (f.value < lo || f.value > hi) return integer_status::out_of_range;
-    f.text = std::string_view(s.data(), s.size());
-    return integer_status::ok;
-  } else {
-    return integer_status::not_integer;  // doubles included: no generator emits them
+    default:
+      return integer_status::not_integer;  // doubles included: no generator emits them
   }
   if (f.value < lo || f.value > hi) return integer_status::out_of_range;
   const auto [end, ec] = std::to_chars(f.digits.data(), f.digits.data() + f.digits.size(), f.value);
@@ -195,21 +340,20 @@ integer_status read_integer(const json::value& v, std::int64_t lo, std::int64_t 
   return integer_status::ok;
 }
 
-std::optional<error> read_integer_field(const json::value* v, const char* name, std::int64_t lo, std::int64_t hi,
+std::optional<error> read_integer_field(const field_value& v, field name, std::int64_t lo, std::int64_t hi,
                                         integer_field& f) {
-  if (v == nullptr) return invalid(std::string("usersig: ") + name + " missing");
-  switch (read_integer(*v, lo, hi, f)) {
+  const std::string_view n = field_names[name];
+  if (v.kind == value_kind::absent) return invalid("usersig: " + std::string(n) + " missing");
+  switch (read_integer(v, lo, hi, f)) {
     case integer_status::ok:
       return std::nullopt;
     case integer_status::not_integer:
-      return invalid(std::string("usersig: ") + name + " is not an integer");
+      return invalid("usersig: " + std::string(n) + " is not an integer");
     case integer_status::out_of_range:
       break;
   }
-  return invalid(std::string("usersig: ") + name + " out of range");
+  return invalid("usersig: " + std::string(n) + " out of range");
 }
-
-std::string_view view_of(const json::string& s) { return {s.data(), s.size()}; }
 
 void append_content(std::string& out, std::string_view identifier, std::string_view sdkappid, std::string_view time,
                     std::string_view expire, const std::string_view* userbuf_base64) {
@@ -237,11 +381,13 @@ result<usersig_claims> decode(std::string_view token, std::string* signed_conten
       base64_decode_into(token, base64_alphabet::usersig, compressed.data(), compressed.size());
   if (!compressed_size) return invalid("usersig: not base64");
 
-  // zlib stream -> JSON text, capped against decompression bombs.
-  std::array<unsigned char, max_usersig_payload_size> payload;
+  // zlib stream -> JSON text, capped against decompression bombs. One spare byte: Boost.JSON 1.81's basic_parser
+  // marks suspension with its own address, so input ending exactly where the parser object begins on the stack
+  // reads as "incomplete" (boostorg/json#814); the end of the text must stay inside this array.
+  std::array<unsigned char, max_usersig_payload_size + 1> payload;
   std::size_t payload_size = 0;
   thread_local inflater zlib;
-  switch (zlib.run(compressed.data(), *compressed_size, payload.data(), payload.size(), payload_size)) {
+  switch (zlib.run(compressed.data(), *compressed_size, payload.data(), max_usersig_payload_size, payload_size)) {
     case inflate_status::ok:
       break;
     case inflate_status::not_zlib:
@@ -256,77 +402,52 @@ result<usersig_claims> decode(std::string_view token, std::string* signed_conten
       return make_error(errc::internal, "usersig: zlib failure");
   }
 
-  // JSON text -> object. The DOM lives in a stack buffer: no heap allocation for a typical token.
-  std::array<unsigned char, 4096> arena;
-  json::monotonic_resource memory(arena.data(), arena.size());
-  boost::system::error_code ec;
-  const json::value doc =
-      json::parse(json::string_view(reinterpret_cast<const char*>(payload.data()), payload_size), ec, &memory);
-  if (ec) return invalid("usersig: payload is not JSON");
-  if (!doc.is_object()) return invalid("usersig: payload is not a JSON object");
-
-  const json::value* ver = nullptr;
-  const json::value* identifier = nullptr;
-  const json::value* sdkappid = nullptr;
-  const json::value* time = nullptr;
-  const json::value* expire = nullptr;
-  const json::value* userbuf = nullptr;
-  const json::value* signature = nullptr;
-  for (const json::key_value_pair& kv : doc.get_object()) {
-    const std::string_view key(kv.key().data(), kv.key().size());
-    if (key.size() < 7 || key.substr(0, 4) != "TLS.") continue;  // other keys are ignored, as Tencent does
-    const std::string_view name = key.substr(4);
-    if (name == "ver") {
-      ver = &kv.value();
-    } else if (name == "identifier") {
-      identifier = &kv.value();
-    } else if (name == "sdkappid") {
-      sdkappid = &kv.value();
-    } else if (name == "time") {
-      time = &kv.value();
-    } else if (name == "expire") {
-      expire = &kv.value();
-    } else if (name == "userbuf") {
-      userbuf = &kv.value();
-    } else if (name == "sig") {
-      signature = &kv.value();
-    }
+  // JSON text -> the TLS.* fields.
+  json::basic_parser<payload_handler> parser{json::parse_options{}};
+  json::error_code ec;
+  const char* text = reinterpret_cast<const char*>(payload.data());
+  const std::size_t used = parser.write_some(false, text, payload_size, ec);
+  const payload_handler& h = parser.handler();
+  if (h.duplicate >= 0) {
+    return invalid("usersig: " + std::string(field_names[static_cast<std::size_t>(h.duplicate)]) + " given twice");
   }
+  if (ec || used != payload_size) return invalid("usersig: payload is not JSON");
+  if (!h.root_is_object) return invalid("usersig: payload is not a JSON object");
+  const auto& v = h.values;
 
-  if (ver == nullptr) return invalid("usersig: TLS.ver missing");
-  if (!ver->is_string() || view_of(ver->get_string()) != "2.0") return invalid("usersig: TLS.ver is not \"2.0\"");
-  if (identifier == nullptr) return invalid("usersig: TLS.identifier missing");
-  if (!identifier->is_string()) return invalid("usersig: TLS.identifier is not a string");
+  if (v[f_ver].kind == value_kind::absent) return invalid("usersig: TLS.ver missing");
+  if (v[f_ver].kind != value_kind::string || v[f_ver].s != "2.0") return invalid("usersig: TLS.ver is not \"2.0\"");
+  if (v[f_identifier].kind == value_kind::absent) return invalid("usersig: TLS.identifier missing");
+  if (v[f_identifier].kind != value_kind::string) return invalid("usersig: TLS.identifier is not a string");
 
   integer_field appid_field, time_field, expire_field;
   constexpr std::int64_t int64_min = std::numeric_limits<std::int64_t>::min();
   constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
-  if (auto e = read_integer_field(sdkappid, "TLS.sdkappid", 0, std::numeric_limits<std::uint32_t>::max(),
-                                  appid_field)) {
+  if (auto e =
+          read_integer_field(v[f_sdkappid], f_sdkappid, 0, std::numeric_limits<std::uint32_t>::max(), appid_field)) {
     return std::move(*e);
   }
-  if (auto e = read_integer_field(time, "TLS.time", int64_min, int64_max, time_field)) return std::move(*e);
-  if (auto e = read_integer_field(expire, "TLS.expire", int64_min, int64_max, expire_field)) return std::move(*e);
+  if (auto e = read_integer_field(v[f_time], f_time, int64_min, int64_max, time_field)) return std::move(*e);
+  if (auto e = read_integer_field(v[f_expire], f_expire, int64_min, int64_max, expire_field)) return std::move(*e);
 
   std::optional<std::string> userbuf_bytes;
-  std::string_view userbuf_text;
-  if (userbuf != nullptr && !userbuf->is_null()) {
-    if (!userbuf->is_string()) return invalid("usersig: TLS.userbuf is not a string");
-    userbuf_text = view_of(userbuf->get_string());
+  const std::string_view userbuf_text = v[f_userbuf].s;
+  if (v[f_userbuf].kind != value_kind::absent && v[f_userbuf].kind != value_kind::null) {  // null: as absent
+    if (v[f_userbuf].kind != value_kind::string) return invalid("usersig: TLS.userbuf is not a string");
     userbuf_bytes = base64_decode(userbuf_text, base64_alphabet::standard);
     if (!userbuf_bytes) return invalid("usersig: TLS.userbuf is not base64");
   }
 
-  if (signature == nullptr) return invalid("usersig: TLS.sig missing");
-  if (!signature->is_string()) return invalid("usersig: TLS.sig is not a string");
-  const std::string_view sig_text = view_of(signature->get_string());
+  if (v[f_sig].kind == value_kind::absent) return invalid("usersig: TLS.sig missing");
+  if (v[f_sig].kind != value_kind::string) return invalid("usersig: TLS.sig is not a string");
+  const std::string_view sig_text = v[f_sig].s;
   digest sig_bytes;
   if (base64_decoded_size(sig_text, base64_alphabet::standard) != sha256_size ||
       !base64_decode_into(sig_text, base64_alphabet::standard, sig_bytes.data(), sig_bytes.size())) {
     return invalid("usersig: TLS.sig is not a base64 HMAC-SHA256");
   }
 
-  const std::string_view id_text = view_of(identifier->get_string());
+  const std::string_view id_text = v[f_identifier].s;
   if (signed_content != nullptr) {
     append_content(*signed_content, id_text, appid_field.text, time_field.text, expire_field.text,
                    userbuf_bytes ? &userbuf_text : nullptr);
@@ -377,14 +498,37 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+// zlib deflate at the default level (as the generators use), with a per-thread stream: deflateInit allocates and
+// clears ~270 KiB, deflateReset does not.
+class deflater {
+ public:
+  deflater() { ready_ = deflateInit(&stream_, Z_DEFAULT_COMPRESSION) == Z_OK; }
+  ~deflater() {
+    if (ready_) deflateEnd(&stream_);
+  }
+  deflater(const deflater&) = delete;
+  deflater& operator=(const deflater&) = delete;
+
+  std::string run(std::string_view data) {
+    if (!ready_ || deflateReset(&stream_) != Z_OK) throw std::runtime_error("usersig: zlib deflate unavailable");
+    std::string out(deflateBound(&stream_, static_cast<uLong>(data.size())), '\0');
+    stream_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));  // zlib does not write it
+    stream_.avail_in = static_cast<uInt>(data.size());
+    stream_.next_out = reinterpret_cast<Bytef*>(out.data());
+    stream_.avail_out = static_cast<uInt>(out.size());
+    if (deflate(&stream_, Z_FINISH) != Z_STREAM_END) throw std::runtime_error("usersig: zlib deflate failed");
+    out.resize(out.size() - stream_.avail_out);
+    return out;
+  }
+
+ private:
+  z_stream stream_{};
+  bool ready_ = false;
+};
+
 std::string deflate_default(std::string_view data) {
-  uLongf size = compressBound(static_cast<uLong>(data.size()));
-  std::string out(size, '\0');
-  const int rc = compress2(reinterpret_cast<Bytef*>(out.data()), &size, reinterpret_cast<const Bytef*>(data.data()),
-                           static_cast<uLong>(data.size()), Z_DEFAULT_COMPRESSION);
-  if (rc != Z_OK) throw std::runtime_error("usersig: zlib compress failed");
-  out.resize(size);
-  return out;
+  thread_local deflater zlib;
+  return zlib.run(data);
 }
 
 }  // namespace
@@ -402,8 +546,9 @@ result<usersig_claims> decode_usersig(std::string_view token) { return decode(to
 std::string usersig_signature(std::string_view key, const usersig_claims& claims) {
   std::array<char, 24> appid, time, expire;
   const auto print = [](std::array<char, 24>& buf, auto value) {
-    return std::string_view(buf.data(), static_cast<std::size_t>(
-                                            std::to_chars(buf.data(), buf.data() + buf.size(), value).ptr - buf.data()));
+    return std::string_view(
+        buf.data(),
+        static_cast<std::size_t>(std::to_chars(buf.data(), buf.data() + buf.size(), value).ptr - buf.data()));
   };
   std::string content;
   std::string userbuf_base64;
@@ -439,8 +584,8 @@ result<usersig_claims> verify_usersig(std::string_view token, std::string_view k
   return claims;
 }
 
-std::string make_usersig(std::string_view key, std::uint32_t sdkappid, std::string_view identifier,
-                         std::int64_t now_s, std::int64_t expire_s, std::optional<std::string> userbuf) {
+std::string make_usersig(std::string_view key, std::uint32_t sdkappid, std::string_view identifier, std::int64_t now_s,
+                         std::int64_t expire_s, std::optional<std::string> userbuf) {
   usersig_claims claims{std::string(identifier), sdkappid, now_s, expire_s, std::move(userbuf)};
   const std::string sig = usersig_signature(key, claims);
 

@@ -5,7 +5,8 @@
 // TLS.sig is standard base64 of HMAC-SHA256(secret key as text, content), content being
 //   "TLS.identifier:" id "\n" "TLS.sdkappid:" appid "\n" "TLS.time:" time "\n" "TLS.expire:" expire "\n"
 //   ["TLS.userbuf:" base64(userbuf) "\n"]
-// All functions are thread-safe (per-thread zlib and HMAC state).
+// All functions are thread-safe (per-thread zlib and HMAC state) and use about 32 KiB of stack (fixed buffers instead
+// of heap allocations).
 #pragma once
 
 #include <cstddef>
@@ -21,8 +22,8 @@ namespace callrec::auth {
 struct usersig_claims {
   std::string identifier;
   std::uint32_t sdkappid = 0;
-  std::int64_t time = 0;    // unix seconds when issued
-  std::int64_t expire = 0;  // seconds of validity after `time`
+  std::int64_t time = 0;               // unix seconds when issued
+  std::int64_t expire = 0;             // seconds of validity after `time`
   std::optional<std::string> userbuf;  // raw bytes (base64-decoded TLS.userbuf), when present
 
   friend bool operator==(const usersig_claims&, const usersig_claims&) = default;
@@ -36,7 +37,9 @@ inline constexpr std::size_t max_usersig_payload_size = 8 * 1024;
 std::int64_t usersig_expires_at(const usersig_claims& claims) noexcept;
 
 // Decodes without checking the signature or the expiry. Fails with errc::usersig_invalid and a message naming what
-// is wrong ("usersig: not base64", "usersig: TLS.sig missing", ...); never echoes the token.
+// is wrong ("usersig: not base64", "usersig: TLS.sig missing", ...); never echoes the token. Lenient where generators
+// differ (key order, numbers as numeric strings, missing base64 padding, unknown keys ignored), strict where a token
+// could be read two ways (a TLS.* key given twice, data after the zlib stream).
 result<usersig_claims> decode_usersig(std::string_view token);
 
 // Standard base64 of the HMAC-SHA256 of the claims' content (see above), as TLS.sig carries it.
@@ -50,7 +53,7 @@ result<usersig_claims> verify_usersig(std::string_view token, std::string_view k
 
 // Makes a token the way the official generators do (field order of the npm package, default zlib level), issued at
 // `now_s` (unix seconds) and valid for `expire_s` seconds. `userbuf` is raw bytes.
-std::string make_usersig(std::string_view key, std::uint32_t sdkappid, std::string_view identifier,
-                         std::int64_t now_s, std::int64_t expire_s, std::optional<std::string> userbuf = {});
+std::string make_usersig(std::string_view key, std::uint32_t sdkappid, std::string_view identifier, std::int64_t now_s,
+                         std::int64_t expire_s, std::optional<std::string> userbuf = {});
 
 }  // namespace callrec::auth

@@ -30,8 +30,8 @@ result<usersig_claims> usersig_verifier::verify(std::string_view token, std::str
         if (now_s > expires_at) {
           s.entries.erase(it);  // it will not become valid again
           lock.unlock();
-          return make_error(errc::usersig_expired,
-                            "usersig: expired at " + std::to_string(expires_at) + " (now " + std::to_string(now_s) + ")");
+          return make_error(errc::usersig_expired, "usersig: expired at " + std::to_string(expires_at) + " (now " +
+                                                       std::to_string(now_s) + ")");
         }
         return e.claims;
       }

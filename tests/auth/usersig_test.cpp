@@ -71,8 +71,8 @@ std::string hmac_base64(std::string_view k, std::string_view content) {
 }
 
 std::string content_of(std::string_view id, std::string_view sdkappid, std::string_view time, std::string_view expire) {
-  return "TLS.identifier:" + std::string(id) + "\nTLS.sdkappid:" + std::string(sdkappid) + "\nTLS.time:" +
-         std::string(time) + "\nTLS.expire:" + std::string(expire) + "\n";
+  return "TLS.identifier:" + std::string(id) + "\nTLS.sdkappid:" + std::string(sdkappid) +
+         "\nTLS.time:" + std::string(time) + "\nTLS.expire:" + std::string(expire) + "\n";
 }
 
 // A JSON object of the fields of a valid token for (appid, "alice", t0, 3600), signed with `key`.
@@ -97,8 +97,8 @@ std::string ordered_json(const json::object& o, const std::vector<std::string>& 
   return out + "}";
 }
 
-const std::vector<std::string> npm_order = {"TLS.ver",    "TLS.identifier", "TLS.sdkappid", "TLS.time",
-                                            "TLS.expire", "TLS.sig"};
+const std::vector<std::string> npm_order = {"TLS.ver",  "TLS.identifier", "TLS.sdkappid",
+                                            "TLS.time", "TLS.expire",     "TLS.sig"};
 
 std::string str(const json::value& v) { return std::string(v.as_string().data(), v.as_string().size()); }
 
@@ -171,8 +171,8 @@ TEST(usersig_npm, expiry_is_inclusive_of_time_plus_expire) {
   for (const auto& t : npm_tokens()) {
     SCOPED_TRACE(t.identifier);
     EXPECT_TRUE(verify_usersig(t.token, t.key, t.sdkappid, t.identifier, t.time + t.expire).has_value());
-    expect_error(verify_usersig(t.token, t.key, t.sdkappid, t.identifier, t.time + t.expire + 1),
-                 errc::usersig_expired, "usersig: expired");
+    expect_error(verify_usersig(t.token, t.key, t.sdkappid, t.identifier, t.time + t.expire + 1), errc::usersig_expired,
+                 "usersig: expired");
   }
 }
 
@@ -280,8 +280,14 @@ TEST(usersig, round_trip) {
 }
 
 TEST(usersig, round_trip_of_awkward_identifiers_and_userbufs) {
-  const std::vector<std::string> ids = {"", "a", "with space", "quote\"back\\slash", std::string("nul\0ctl\x01\x1f", 10),
-                                        "\xe7\x94\xa8\xe6\x88\xb7", "tab\tnew\nline", std::string(300, 'x')};
+  const std::vector<std::string> ids = {"",
+                                        "a",
+                                        "with space",
+                                        "quote\"back\\slash",
+                                        std::string("nul\0ctl\x01\x1f", 10),
+                                        "\xe7\x94\xa8\xe6\x88\xb7",
+                                        "tab\tnew\nline",
+                                        std::string(300, 'x')};
   const std::vector<std::optional<std::string>> bufs = {std::nullopt, std::string(), std::string("\0\xff\x80", 3),
                                                         std::string(1000, '\x7f')};
   for (const auto& id : ids) {
@@ -402,8 +408,9 @@ TEST(usersig_hostile, not_zlib) {
   expect_error(decode_usersig(base64_encode(z.substr(2), base64_alphabet::usersig)), errc::usersig_invalid,
                "usersig: not a zlib stream");
   // Trailing bytes after the stream.
-  expect_error(decode_usersig(base64_encode(deflate(json::serialize(signed_fields()), 6) + "x", base64_alphabet::usersig)),
-               errc::usersig_invalid, "usersig: data after the zlib stream");
+  expect_error(
+      decode_usersig(base64_encode(deflate(json::serialize(signed_fields()), 6) + "x", base64_alphabet::usersig)),
+      errc::usersig_invalid, "usersig: data after the zlib stream");
   // A corrupted checksum.
   std::string bad_sum = deflate(json::serialize(signed_fields()), 6);
   bad_sum.back() = static_cast<char>(bad_sum.back() ^ 1);
@@ -423,12 +430,14 @@ TEST(usersig_hostile, decompression_bomb_is_refused) {
   ASSERT_LE(token.size(), max_usersig_token_size) << "the bomb must get past the size check to test the inflate cap";
   expect_error(decode_usersig(token), errc::usersig_invalid, "usersig: payload larger than 8192 bytes");
 
-  // Just under the cap is fine (only the size matters here: the fields are then checked).
+  // Exactly at the cap is fine. (This case found Boost.JSON 1.81 reading input that ends where its parser object
+  // begins as incomplete, boostorg/json#814: see decode in usersig.cpp.)
   json::object o = signed_fields();
   o["pad"] = std::string(max_usersig_payload_size - json::serialize(o).size() - 9, ' ');
   const std::string exact = json::serialize(o);
   ASSERT_EQ(exact.size(), max_usersig_payload_size);
-  EXPECT_TRUE(verify_usersig(token_of(exact), key, appid, "alice", t0).has_value());
+  const auto at_cap = verify_usersig(token_of(exact), key, appid, "alice", t0);
+  EXPECT_TRUE(at_cap.has_value()) << at_cap.error().message;
   o["pad"] = std::string(o["pad"].as_string().size() + 1, ' ');
   expect_error(decode_usersig(token_of(json::serialize(o))), errc::usersig_invalid, "payload larger than");
 }
@@ -508,6 +517,37 @@ TEST(usersig_hostile, wrong_field_types_are_named) {
   }
 }
 
+TEST(usersig_hostile, duplicate_fields_are_refused) {
+  // Parsers disagree on which duplicate wins; a token that could be read two ways is refused.
+  const std::string one = json::serialize(signed_fields());
+  for (const char* field : {"TLS.ver", "TLS.identifier", "TLS.sig", "TLS.time"}) {
+    const std::string twice = one.substr(0, one.size() - 1) + ",\"" + field + "\":\"x\"}";
+    expect_error(decode_usersig(token_of(twice)), errc::usersig_invalid,
+                 std::string("usersig: ") + field + " given twice");
+  }
+  // Nested objects may repeat names freely: only the top level matters.
+  json::object o = signed_fields();
+  o["nested"] = json::object{{"TLS.sig", 1}, {"TLS.ver", json::array{"TLS.sig"}}};
+  o["list"] = json::array{json::object{{"TLS.identifier", "mallory"}}, json::object{{"TLS.identifier", "eve"}}};
+  const auto r = verify_usersig(token_of(json::serialize(o)), key, appid, "alice", t0);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->identifier, "alice");
+}
+
+TEST(usersig_hostile, escaped_strings_are_unescaped) {
+  // The identifier is compared and signed after JSON unescaping, whatever escapes the generator chose.
+  json::object o = signed_fields();
+  std::string text = ordered_json(o, npm_order);
+  const std::string plain = "\"TLS.identifier\":\"alice\"";
+  text.replace(text.find(plain), plain.size(), "\"TLS.identifier\":\"\\u0061l\\u0069ce\"");
+  const auto r = verify_usersig(token_of(text), key, appid, "alice", t0);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  // An escaped key names the same field.
+  text = ordered_json(o, npm_order);
+  text.replace(text.find("\"TLS.sig\""), 9, "\"TLS.\\u0073ig\"");
+  EXPECT_TRUE(verify_usersig(token_of(text), key, appid, "alice", t0).has_value());
+}
+
 TEST(usersig_hostile, a_forged_signature_is_invalid) {
   json::object o = signed_fields();
   o["TLS.sig"] = base64_encode(std::string(32, '\0'));
@@ -527,8 +567,12 @@ TEST(usersig_hostile, a_forged_signature_is_invalid) {
 // ---- base64 ----------------------------------------------------------------------------------------------------
 
 TEST(base64, rfc4648_vectors) {
-  const std::vector<std::pair<std::string, std::string>> v = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-                                                              {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+  const std::vector<std::pair<std::string, std::string>> v = {{"", ""},
+                                                              {"f", "Zg=="},
+                                                              {"fo", "Zm8="},
+                                                              {"foo", "Zm9v"},
+                                                              {"foob", "Zm9vYg=="},
+                                                              {"fooba", "Zm9vYmE="},
                                                               {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, encoded] : v) {
     EXPECT_EQ(base64_encode(plain), encoded);

@@ -2,13 +2,13 @@
 // bytes, and whatever decodes must survive a round trip through make_usersig.
 // An input starting with '{' or '[' (never the first character of a token) is a JSON payload: the harness compresses
 // and encodes it first, so the fuzzer reaches the field checks without having to discover zlib and base64.
+#include <zlib.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
-
-#include <zlib.h>
 
 #include "auth/base64.h"
 #include "auth/usersig.h"
