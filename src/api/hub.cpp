@@ -213,8 +213,11 @@ asio::awaitable<hub::outcome> hub::report_events(call_ctx& ctx) {
   std::vector<batch_entry> entries;
   entries.reserve(arr->size());
   for (const auto& v : *arr) entries.push_back(parse_event(v, ctx.is_admin, ctx.params.identifier, ctx.now_ms));
-  auto applied = co_await ingest_.report(ctx.app->cfg.sdkappid, settings_of(ctx.app->cfg.sdkappid), ctx.is_admin,
-                                         std::move(entries), deadline);
+  // The awaitable is made first: GCC 12 destroys by-value coroutine arguments built inside a co_await
+  // expression twice.
+  auto pending = ingest_.report(ctx.app->cfg.sdkappid, settings_of(ctx.app->cfg.sdkappid), ctx.is_admin,
+                                std::move(entries), deadline);
+  auto applied = co_await std::move(pending);
   if (!applied) co_return fail(applied.error());
 
   outcome out;

@@ -154,10 +154,11 @@ struct batch_work {
         continue;
       }
       e.outcome = calls::apply_event(slot.state, *e.event, settings, is_admin);
-      if (e.outcome.status == calls::event_status::applied) slot.changed = true;
     }
     for (auto& s : slots) {
-      if (!s.changed || !s.state) continue;
+      // Persist every touched live call: timers may have advanced it even when its events were refused.
+      if (!s.state) continue;
+      s.changed = true;
       if (calls::ended(*s.state)) {
         s.finished = calls::to_record(*s.state, sdkappid);
         metrics->records_written.add();
@@ -218,9 +219,15 @@ asio::awaitable<result<std::vector<batch_entry>>> ingest::report(std::uint32_t s
     if (e.event) ids.push_back(e.event->call_id);
   }
   if (!ids.empty()) {
-    auto r = co_await await_update(store_, sdkappid, std::move(ids),
-                                   [work](std::vector<call_slot>& slots) { work->apply(slots); }, timeout);
-    if (!r) co_return r.error();
+    // Named arguments, awaitable made first: GCC 12 destroys temporaries of a co_await expression twice.
+    store::update_fn fn = [work](std::vector<call_slot>& slots) { work->apply(slots); };
+    auto pending = await_update(store_, sdkappid, std::move(ids), std::move(fn), timeout);
+    auto r = co_await std::move(pending);
+    if (!r) {
+      // Explicit result objects: GCC 12 double-destroys implicitly converted co_return operands.
+      result<std::vector<batch_entry>> failed(r.error());
+      co_return failed;
+    }
   }
   std::uint64_t applied = 0, dup = 0, late = 0, ref = 0;
   for (const auto& e : work->entries) {
@@ -235,7 +242,8 @@ asio::awaitable<result<std::vector<batch_entry>>> ingest::report(std::uint32_t s
   metrics_.events_duplicate.add(dup);
   metrics_.events_late.add(late);
   metrics_.events_refused.add(ref);
-  co_return std::move(work->entries);
+  result<std::vector<batch_entry>> done(std::move(work->entries));
+  co_return done;
 }
 
 std::size_t ingest::fire_due_timers(std::int64_t now_ms,

@@ -25,7 +25,7 @@ result<usersig_claims> usersig_verifier::verify(std::string_view token, std::str
       // which answers exactly as the uncached path does.
       if (e.claims.sdkappid == sdkappid && e.claims.identifier == identifier && e.key.size() == key.size() &&
           CRYPTO_memcmp(e.key.data(), key.data(), key.size()) == 0) {
-        hits_.fetch_add(1, std::memory_order_relaxed);
+        ++s.hits;
         const std::int64_t expires_at = usersig_expires_at(e.claims);
         if (now_s > expires_at) {
           s.entries.erase(it);  // it will not become valid again
@@ -36,9 +36,9 @@ result<usersig_claims> usersig_verifier::verify(std::string_view token, std::str
         return e.claims;
       }
     }
+    ++s.misses;
   }
 
-  misses_.fetch_add(1, std::memory_order_relaxed);
   result<usersig_claims> verified = verify_usersig(token, key, sdkappid, identifier, now_s);
   if (verified && cacheable) {
     const std::lock_guard lock(s.mutex);
@@ -55,6 +55,24 @@ std::size_t usersig_verifier::size() const {
   for (const shard& s : shards_) {
     const std::lock_guard lock(s.mutex);
     n += s.entries.size();
+  }
+  return n;
+}
+
+std::uint64_t usersig_verifier::hits() const {
+  std::uint64_t n = 0;
+  for (const shard& s : shards_) {
+    const std::lock_guard lock(s.mutex);
+    n += s.hits;
+  }
+  return n;
+}
+
+std::uint64_t usersig_verifier::misses() const {
+  std::uint64_t n = 0;
+  for (const shard& s : shards_) {
+    const std::lock_guard lock(s.mutex);
+    n += s.misses;
   }
   return n;
 }

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -28,10 +27,10 @@ class usersig_verifier {
   result<usersig_claims> verify(std::string_view token, std::string_view key, std::uint32_t sdkappid,
                                 std::string_view identifier, std::int64_t now_s);
 
-  // Remembered tokens (for tests and metrics).
+  // Remembered tokens, and lookups that were answered from them or not (tokens too long to keep are not counted).
   std::size_t size() const;
-  std::uint64_t hits() const noexcept { return hits_.load(std::memory_order_relaxed); }
-  std::uint64_t misses() const noexcept { return misses_.load(std::memory_order_relaxed); }
+  std::uint64_t hits() const;
+  std::uint64_t misses() const;
   void clear();
 
   // Tokens longer than this are verified every time: they are not what clients send, and bound the memory.
@@ -49,6 +48,8 @@ class usersig_verifier {
   struct shard {
     mutable std::mutex mutex;
     std::unordered_map<std::string, entry, token_hash, std::equal_to<>> entries;
+    std::uint64_t hits = 0;  // counted under the shard's lock: no shared counter for threads to fight over
+    std::uint64_t misses = 0;
   };
   static constexpr std::size_t shard_count = 16;
 
@@ -56,8 +57,6 @@ class usersig_verifier {
 
   std::size_t per_shard_capacity_;
   std::array<shard, shard_count> shards_;
-  std::atomic<std::uint64_t> hits_{0};
-  std::atomic<std::uint64_t> misses_{0};
 };
 
 }  // namespace callrec::auth

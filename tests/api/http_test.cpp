@@ -87,7 +87,9 @@ TEST(http_transport, pipelined_requests_are_answered_in_order) {
   for (int i = 0; i < 5; ++i) {
     auto pos = out.find("no record of call p" + std::to_string(i));
     ASSERT_NE(pos, std::string::npos);
-    if (i) EXPECT_GT(pos, out.find("no record of call p" + std::to_string(i - 1)));
+    if (i) {
+      EXPECT_GT(pos, out.find("no record of call p" + std::to_string(i - 1)));
+    }
   }
 }
 

@@ -24,15 +24,16 @@ CREATE TABLE records (
   PRIMARY KEY (sdkappid, start_ts, call_id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX records_by_call ON records (sdkappid, call_id);
-CREATE INDEX records_by_caller ON records (sdkappid, caller, start_ts, call_id);
 CREATE INDEX records_by_room ON records (sdkappid, room_id, start_ts, call_id);
 
--- One row per distinct user (caller or callee) of each record: the userId filter.
+-- One row per distinct user (caller or callee) of each record: the userId and caller filters (a separate
+-- caller index would cost every insert one more randomly placed index entry).
 CREATE TABLE participants (
-  sdkappid INTEGER NOT NULL,
-  user_id  TEXT    NOT NULL,
-  start_ts INTEGER NOT NULL,
-  call_id  TEXT    NOT NULL,
+  sdkappid  INTEGER NOT NULL,
+  user_id   TEXT    NOT NULL,
+  start_ts  INTEGER NOT NULL,
+  call_id   TEXT    NOT NULL,
+  is_caller INTEGER NOT NULL,  -- 1 for the caller, 0 for a callee
   PRIMARY KEY (sdkappid, user_id, start_ts, call_id)
 ) WITHOUT ROWID;
 

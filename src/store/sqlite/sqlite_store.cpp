@@ -1,6 +1,8 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -28,10 +30,18 @@ using buckets::span_count;
 // Connection settings. The page cache is per connection: the writer gets a big one, readers lean on mmap.
 constexpr const char* writer_pragmas =
     "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;"
-    "PRAGMA mmap_size = 1073741824; PRAGMA wal_autocheckpoint = 4000;";
+    "PRAGMA mmap_size = 1073741824; PRAGMA journal_size_limit = 67108864;";
 constexpr const char* reader_pragmas =
     "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;"
     "PRAGMA mmap_size = 1073741824; PRAGMA query_only = 1;";
+
+// WAL checkpoints: once the WAL holds checkpoint_wal_pages, a thread with a connection of its own copies it
+// into the database while the writer goes on. The WAL restarts from its beginning only after a checkpoint
+// that completed before a write transaction began, which under steady writes a background pass never
+// does; so at hard_wal_pages the writer copies the remainder (what was written since the last background
+// pass) itself, and the WAL restarts. This bounds the WAL and keeps most checkpoint work off the writer.
+constexpr int checkpoint_wal_pages = 1000;  // 4 MiB of 4 KiB pages
+constexpr int hard_wal_pages = 16384;       // 64 MiB
 
 // Offset pages at least this deep are located through the count buckets instead of skipping rows.
 constexpr std::uint64_t offset_seek_threshold = 512;
@@ -232,35 +242,40 @@ class record_search {
  private:
   enum class driver { time, user, caller, room };
 
-  // "FROM ... WHERE ..." for records of the filter with start_ts in [lo, hi]; `key` is the alias whose
-  // (start_ts, call_id) orders the rows. Without `join`, the user driver reads only participants.
+  // The user and caller filters walk the participants table; rows are ordered by its (start_ts, call_id).
+  bool by_participant() const { return driver_ == driver::user || driver_ == driver::caller; }
+
+  // "FROM ... WHERE ..." for records of the filter with start_ts in [lo, hi]. Without `join`, the
+  // participant drivers read only participants (enough to count when no other filter is set).
   void from_where(sql_query& q, std::int64_t lo, std::int64_t hi, bool join) const {
     const auto app = static_cast<std::int64_t>(f_.sdkappid);
     switch (driver_) {
       case driver::time:
         q.add(" FROM records r WHERE r.sdkappid = ?", app);
         break;
-      case driver::caller:
-        q.add(" FROM records r INDEXED BY records_by_caller WHERE r.sdkappid = ?", app);
-        q.add(" AND r.caller = ?", std::string_view(*f_.caller));
-        break;
       case driver::room:
         q.add(" FROM records r INDEXED BY records_by_room WHERE r.sdkappid = ?", app);
         q.add(" AND r.room_id = ?", std::string_view(*f_.room_id));
         break;
       case driver::user:
+      case driver::caller:
         // CROSS JOIN fixes the join order in SQLite: walk the user's participations, look each record up.
-        q.add(join ? " FROM participants p CROSS JOIN records r WHERE p.sdkappid = ?" : " FROM participants p WHERE p.sdkappid = ?",
+        q.add(join ? " FROM participants p CROSS JOIN records r WHERE p.sdkappid = ?"
+                   : " FROM participants p WHERE p.sdkappid = ?",
               app);
-        q.add(" AND p.user_id = ?", std::string_view(*f_.user_id));
+        if (driver_ == driver::user) {
+          q.add(" AND p.user_id = ?", std::string_view(*f_.user_id));
+        } else {
+          q.add(" AND p.user_id = ? AND p.is_caller = 1", std::string_view(*f_.caller));
+        }
         break;
     }
-    q.add(driver_ == driver::user ? " AND p.start_ts >= ?" : " AND r.start_ts >= ?", lo);
-    q.add(driver_ == driver::user ? " AND p.start_ts <= ?" : " AND r.start_ts <= ?", hi);
-    if (driver_ == driver::user && join) {
+    q.add(by_participant() ? " AND p.start_ts >= ?" : " AND r.start_ts >= ?", lo);
+    q.add(by_participant() ? " AND p.start_ts <= ?" : " AND r.start_ts <= ?", hi);
+    if (by_participant() && join) {
       q.add(" AND r.sdkappid = p.sdkappid AND r.start_ts = p.start_ts AND r.call_id = p.call_id");
     }
-    if (driver_ != driver::user || join) add_record_filters(q, "r.");
+    if (!by_participant() || join) add_record_filters(q, "r.");
   }
 
   void add_record_filters(sql_query& q, std::string_view alias) const {
@@ -280,7 +295,10 @@ class record_search {
     }
   }
 
-  bool filters_beyond_user() const { return f_.result || f_.type || f_.media || f_.caller || f_.room_id; }
+  // Whether counting needs the records themselves (a filter the driving index does not hold).
+  bool needs_records() const {
+    return f_.result || f_.type || f_.media || f_.room_id || (f_.caller && driver_ != driver::caller);
+  }
 
   result<std::int64_t> scalar(const sql_query& q) {
     sqlite3_stmt* s = db_.cached(q.text);
@@ -293,11 +311,11 @@ class record_search {
     return db_.last_error("count");
   }
 
-  // Exact count over the driving index (selective filters: user, caller, room).
+  // Exact count over the driving index (the selective filters: user, caller, room).
   result<std::uint64_t> index_total() {
     sql_query q;
     q.add("SELECT COUNT(*)");
-    from_where(q, first_, last_, filters_beyond_user());
+    from_where(q, first_, last_, needs_records());
     auto n = scalar(q);
     if (!n) return std::move(n).error();
     return static_cast<std::uint64_t>(*n);
@@ -391,7 +409,7 @@ class record_search {
   }
 
   result<void> fetch(std::int64_t lo, std::int64_t hi, std::uint64_t offset, record_page& page) {
-    const std::string_view k = driver_ == driver::user ? "p" : "r";
+    const std::string_view k = by_participant() ? "p" : "r";
     sql_query q;
     q.add("SELECT ").add(record_columns);
     from_where(q, lo, hi, true);
@@ -444,7 +462,8 @@ constexpr const char* sql_insert_record =
     "INSERT INTO records (sdkappid, start_ts, call_id, media, call_type, result, room_id, accept_ts, end_ts, "
     "caller, callees) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
 constexpr const char* sql_insert_participant =
-    "INSERT INTO participants (sdkappid, user_id, start_ts, call_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING";
+    "INSERT INTO participants (sdkappid, user_id, start_ts, call_id, is_caller) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING";
 constexpr const char* sql_upsert_count =
     "INSERT INTO record_counts (sdkappid, span_s, bucket, result, call_type, media, n) VALUES (?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (sdkappid, span_s, bucket, result, call_type, media) DO UPDATE SET n = n + excluded.n";
@@ -493,6 +512,14 @@ class sqlite_store final : public store {
     if (!n) return std::move(n).error();
     records_.store(static_cast<std::uint64_t>(*n));
     live_count_.store(live_.size());
+
+    auto ckpt = connection::open(options_.path, SQLITE_OPEN_READWRITE);
+    if (!ckpt) return std::move(ckpt).error();
+    checkpointer_ = std::move(*ckpt);
+    // A connection learns that the database is in WAL mode when it first reads it.
+    if (auto r = checkpointer_->query_int("SELECT COUNT(*) FROM sqlite_master"); !r) return std::move(r).error();
+    sqlite3_wal_hook(writer_->handle(), &sqlite_store::on_commit, this);  // replaces automatic checkpoints
+    checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });
     writer_thread_ = std::thread([this] { writer_loop(); });
     return {};
   }
@@ -598,6 +625,12 @@ class sqlite_store final : public store {
     }
     queue_cv_.notify_all();
     if (writer_thread_.joinable()) writer_thread_.join();
+    {
+      std::lock_guard lock(checkpoint_mu_);
+      checkpoint_stop_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
   }
 
  private:
@@ -650,6 +683,41 @@ class sqlite_store final : public store {
   }
 
   // -------------------------------------------------------------------------------------------------------
+  // Checkpoints
+
+  // Called by SQLite on the writer thread after each commit, with the WAL's size in pages.
+  static int on_commit(void* self, sqlite3* db, const char*, int wal_pages) {
+    auto* s = static_cast<sqlite_store*>(self);
+    if (wal_pages < checkpoint_wal_pages) return SQLITE_OK;
+    if (wal_pages >= hard_wal_pages) {
+      // PASSIVE: never waits; SQLITE_BUSY (the checkpointer is at it) is harmless, the next commit retries.
+      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      return SQLITE_OK;
+    }
+    std::lock_guard lock(s->checkpoint_mu_);
+    if (!s->checkpoint_running_) {
+      s->checkpoint_wanted_ = true;
+      s->checkpoint_cv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void checkpoint_loop() {
+    std::unique_lock lock(checkpoint_mu_);
+    for (;;) {
+      checkpoint_cv_.wait(lock, [&] { return checkpoint_wanted_ || checkpoint_stop_; });
+      if (checkpoint_stop_) return;
+      checkpoint_wanted_ = false;
+      checkpoint_running_ = true;
+      lock.unlock();
+      // PASSIVE: copies what it can without blocking the writer or readers; SQLITE_BUSY is harmless.
+      sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      lock.lock();
+      checkpoint_running_ = false;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------
   // The writer thread
 
   void writer_loop() {
@@ -681,7 +749,12 @@ class sqlite_store final : public store {
     }
   }
 
+  struct prof_t { double apply=0, live=0, counts=0, commit=0; long groups=0, updates=0; std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now(); };
+  prof_t prof_;
   void run_group(std::vector<update_job>& group) {
+    using pc = std::chrono::steady_clock;
+    auto el = [](pc::time_point a) { return std::chrono::duration<double, std::milli>(pc::now() - a).count(); };
+    auto t0 = pc::now();
     group_state g;
     std::vector<result<void>> outcomes;
     outcomes.reserve(group.size());
@@ -690,10 +763,19 @@ class sqlite_store final : public store {
       if (g.failure) break;
       outcomes.push_back(apply_update(u, g));
     }
+    prof_.apply += el(t0); t0 = pc::now();
     if (!g.failure) write_live(g);
+    prof_.live += el(t0); t0 = pc::now();
     if (!g.failure) write_counts(g.deltas, g.failure);
+    prof_.counts += el(t0); t0 = pc::now();
     if (!g.failure) {
       if (auto r = run_simple(*writer_, "COMMIT"); !r) g.failure = r.error();
+    }
+    prof_.commit += el(t0);
+    prof_.groups++; prof_.updates += (long)group.size();
+    if (pc::now() - prof_.last > std::chrono::seconds(3)) {
+      std::fprintf(stderr, "prof: groups %ld updates %ld apply %.0f live %.0f counts %.0f commit %.0f ms\n", prof_.groups, prof_.updates, prof_.apply, prof_.live, prof_.counts, prof_.commit);
+      prof_ = prof_t{};
     }
     if (g.failure) {
       if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
@@ -836,18 +918,20 @@ class sqlite_store final : public store {
     }
     sqlite3_stmt* s = writer_->cached(sql_insert_participant);
     if (!s) return writer_->last_error("prepare");
-    auto add_participant = [&](const std::string& user) -> result<void> {
+    // The caller first: a caller who is also listed as a callee keeps is_caller.
+    auto add_participant = [&](const std::string& user, bool is_caller) -> result<void> {
       stmt_use q(s);
       q.bind(1, app);
       q.bind(2, user);
       q.bind(3, r.start_ts);
       q.bind(4, r.call_id);
+      q.bind(5, std::int64_t{is_caller ? 1 : 0});
       if (q.step() != SQLITE_DONE) return writer_->last_error("insert participant");
       return {};
     };
-    if (auto x = add_participant(r.caller); !x) return x;
+    if (auto x = add_participant(r.caller, true); !x) return x;
     for (const auto& c : r.callees) {
-      if (auto x = add_participant(c); !x) return x;
+      if (auto x = add_participant(c, false); !x) return x;
     }
     add_counts(g.deltas, r.sdkappid, r.start_ts, static_cast<int>(r.result), static_cast<int>(r.type),
                static_cast<int>(r.media), 1);
@@ -1009,6 +1093,14 @@ class sqlite_store final : public store {
   bool closing_ = false;
   std::mutex close_mu_;
   std::thread writer_thread_;
+
+  std::unique_ptr<connection> checkpointer_;  // the checkpoint thread's
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;
+  bool checkpoint_running_ = false;
+  bool checkpoint_stop_ = false;
+  std::thread checkpoint_thread_;
 
   live_map live_;  // writer thread only (and start())
   std::atomic<std::uint64_t> records_{0};
