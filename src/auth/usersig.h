@@ -52,7 +52,8 @@ result<usersig_claims> verify_usersig(std::string_view token, std::string_view k
                                       std::string_view identifier, std::int64_t now_s);
 
 // Makes a token the way the official generators do (field order of the npm package, default zlib level), issued at
-// `now_s` (unix seconds) and valid for `expire_s` seconds. `userbuf` is raw bytes.
+// `now_s` (unix seconds) and valid for `expire_s` seconds. `userbuf` is raw bytes. `identifier` must be UTF-8 (it
+// goes into JSON text; decode refuses invalid UTF-8).
 std::string make_usersig(std::string_view key, std::uint32_t sdkappid, std::string_view identifier, std::int64_t now_s,
                          std::int64_t expire_s, std::optional<std::string> userbuf = {});
 
