@@ -1,8 +1,6 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <algorithm>
-#include <chrono>
-#include <cstdio>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -32,7 +30,7 @@ constexpr const char* writer_pragmas =
     "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;"
     "PRAGMA mmap_size = 1073741824; PRAGMA journal_size_limit = 67108864;";
 constexpr const char* reader_pragmas =
-    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;"
+    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;"
     "PRAGMA mmap_size = 1073741824; PRAGMA query_only = 1;";
 
 // WAL checkpoints: once the WAL holds checkpoint_wal_pages, a thread with a connection of its own copies it
@@ -749,12 +747,7 @@ class sqlite_store final : public store {
     }
   }
 
-  struct prof_t { double apply=0, live=0, counts=0, commit=0; long groups=0, updates=0; std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now(); };
-  prof_t prof_;
   void run_group(std::vector<update_job>& group) {
-    using pc = std::chrono::steady_clock;
-    auto el = [](pc::time_point a) { return std::chrono::duration<double, std::milli>(pc::now() - a).count(); };
-    auto t0 = pc::now();
     group_state g;
     std::vector<result<void>> outcomes;
     outcomes.reserve(group.size());
@@ -763,19 +756,10 @@ class sqlite_store final : public store {
       if (g.failure) break;
       outcomes.push_back(apply_update(u, g));
     }
-    prof_.apply += el(t0); t0 = pc::now();
     if (!g.failure) write_live(g);
-    prof_.live += el(t0); t0 = pc::now();
     if (!g.failure) write_counts(g.deltas, g.failure);
-    prof_.counts += el(t0); t0 = pc::now();
     if (!g.failure) {
       if (auto r = run_simple(*writer_, "COMMIT"); !r) g.failure = r.error();
-    }
-    prof_.commit += el(t0);
-    prof_.groups++; prof_.updates += (long)group.size();
-    if (pc::now() - prof_.last > std::chrono::seconds(3)) {
-      std::fprintf(stderr, "prof: groups %ld updates %ld apply %.0f live %.0f counts %.0f commit %.0f ms\n", prof_.groups, prof_.updates, prof_.apply, prof_.live, prof_.counts, prof_.commit);
-      prof_ = prof_t{};
     }
     if (g.failure) {
       if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
