@@ -72,6 +72,27 @@ TEST_F(sqlite_store_test, bad_urls_say_what_is_wrong) {
   ASSERT_FALSE(s);
 }
 
+TEST_F(sqlite_store_test, fsync_each_commit_is_an_option) {
+  store_options o;
+  o.url = "sqlite:" + (dir_ / "x.db").string();
+  o.fsync_each_commit = true;
+  auto s = open_store(o);
+  ASSERT_TRUE(s) << s.error().message;
+  done_latch latch;
+  call_record r;
+  r.sdkappid = 1;
+  r.call_id = "c";
+  r.caller = "alice";
+  r.callees = {"bob"};
+  r.start_ts = 100;
+  (*s)->update_calls(1, {"c"}, [&](std::vector<call_slot>& slots) { slots[0].finished = r; }, latch.make());
+  ASSERT_TRUE(latch.wait_for(1));
+  EXPECT_TRUE(latch.errors().empty());
+  auto got = (*s)->get_record(1, "c");
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->has_value());
+}
+
 TEST_F(sqlite_store_test, refuses_a_newer_schema) {
   std::filesystem::create_directories(dir_);
   exec(dir_ / "x.db", "PRAGMA user_version = 99");

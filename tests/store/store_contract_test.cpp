@@ -813,6 +813,79 @@ TEST_P(store_contract, purge_removes_old_records_and_their_counts) {
   EXPECT_EQ(st->records, all.size() - old1);
 }
 
+TEST_P(store_contract, acknowledged_updates_survive_a_crash) {
+  // The child process queues updates and dies abruptly (no close) inside the `done` of update `crash_at`,
+  // while later updates may still be in flight. Every update acknowledged before must be there.
+  constexpr int n = 600, crash_at = 400;
+  store_.reset();  // no store threads while forking
+  EXPECT_EXIT(
+      {
+        auto s = open();
+        for (int i = 0; i < n; ++i) {
+          const auto rec = make_record(app1, "crash-" + std::to_string(i), t0 + i, "alice", {"bob"});
+          s->update_calls(
+              app1, {rec.call_id}, [rec](std::vector<call_slot>& slots) { slots[0].finished = rec; },
+              [i](result<void> r) {
+                if (!r) std::_Exit(2);
+                if (i == crash_at) std::_Exit(0);
+              });
+        }
+        s->close();
+        std::_Exit(3);  // not reached: update crash_at is acknowledged before close returns
+      },
+      ::testing::ExitedWithCode(0), "");
+  reopen();
+  for (int i = 0; i <= crash_at; ++i) {
+    auto got = store_->get_record(app1, "crash-" + std::to_string(i));
+    ASSERT_TRUE(got);
+    ASSERT_TRUE(got->has_value()) << "acknowledged record crash-" << i << " was lost";
+  }
+  auto p = store_->find_records(window(app1, t0, t0 + n));
+  ASSERT_TRUE(p);
+  EXPECT_GE(p->total, static_cast<std::uint64_t>(crash_at + 1));
+  auto st = store_->stats();
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->records, p->total);
+}
+
+TEST_P(store_contract, reads_succeed_while_updates_commit) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> read_errors{0}, reads{0};
+  std::vector<std::thread> readers;
+  for (int k = 0; k < 2; ++k) {
+    readers.emplace_back([&, k] {
+      std::uint64_t last_total = 0;
+      while (!stop.load()) {
+        auto f = window(app1, t0, t0 + 100000);
+        f.descending = k == 1;
+        auto p = store_->find_records(f);
+        if (!p) {
+          ++read_errors;
+          continue;
+        }
+        // Snapshots only move forward, and a page agrees with its total.
+        if (p->total < last_total || p->records.size() != std::min<std::uint64_t>(p->total, f.limit)) ++read_errors;
+        last_total = p->total;
+        if (!store_->get_record(app1, "rw-0")) ++read_errors;
+        ++reads;
+      }
+    });
+  }
+  std::vector<call_record> recs;
+  for (int i = 0; i < 3000; ++i) {
+    recs.push_back(make_record(app1, "rw-" + std::to_string(i), t0 + (i * 7919) % 100000, "u" + std::to_string(i % 50),
+                               {"v" + std::to_string(i % 70)}));
+  }
+  insert(recs, 10);
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(read_errors.load(), 0);
+  EXPECT_GT(reads.load(), 0);
+  auto p = store_->find_records(window(app1, t0, t0 + 100000));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->total, recs.size());
+}
+
 TEST_P(store_contract, ping_and_stats_answer) {
   EXPECT_TRUE(store_->ping());
   auto st = store_->stats();

@@ -662,6 +662,10 @@ class sqlite_store final : public store {
   }
 
   void release_reader(std::unique_ptr<connection> c) {
+    // A read transaction left open (a failed ROLLBACK) would pin an old snapshot: close that connection.
+    if (!sqlite3_get_autocommit(c->handle()) && (!run_simple(*c, "ROLLBACK") || !sqlite3_get_autocommit(c->handle()))) {
+      return;
+    }
     std::lock_guard lock(readers_mu_);
     idle_readers_.push_back(std::move(c));
   }
