@@ -8,7 +8,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/status.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <list>
@@ -25,17 +27,23 @@ namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+using steady = std::chrono::steady_clock;
+
+// Everything here is touched only on the connection's own I/O thread.
 struct server::connection {
-  explicit connection(tcp::socket s) : stream(std::move(s)) {}
-  beast::tcp_stream stream;
-  bool busy = false;  // a request is being read or answered; only touched on the connection's thread
+  explicit connection(tcp::socket s) : socket(std::move(s)) {}
+  tcp::socket socket;
+  bool busy = false;        // a request is being read or answered
+  steady::time_point deadline = steady::time_point::max();  // the current read or write must end by then
+  bool timed_out = false;   // the sweeper cancelled it
   std::list<std::shared_ptr<connection>>::iterator self;
 };
 
 struct server::per_thread {
-  explicit per_thread(asio::io_context& ctx) : acceptor(ctx) {}
+  explicit per_thread(asio::io_context& ctx) : acceptor(ctx), sweeper(ctx) {}
   tcp::acceptor acceptor;
-  std::list<std::shared_ptr<connection>> connections;  // owned by this thread
+  asio::steady_timer sweeper;  // enforces connection deadlines (one timer per thread, not one per operation)
+  std::list<std::shared_ptr<connection>> connections;
 };
 
 server::server(server_options options, handler h, obs::metrics& metrics)
@@ -77,6 +85,7 @@ result<void> server::start() {
   }
   for (std::size_t i = 0; i < contexts_.size(); ++i) {
     asio::co_spawn(*contexts_[i], accept_loop(i), asio::detached);
+    asio::co_spawn(*contexts_[i], sweep_loop(i), asio::detached);
   }
   for (std::size_t i = 0; i < contexts_.size(); ++i) {
     threads_.emplace_back([ctx = contexts_[i].get()] {
@@ -95,8 +104,9 @@ void server::stop(int drain_ms) {
     asio::post(*contexts_[i], [st = threads_state_[i].get()] {
       boost::system::error_code ec;
       st->acceptor.close(ec);
+      st->sweeper.cancel();
       for (auto& c : st->connections) {
-        if (!c->busy) c->stream.socket().close(ec);  // idle: nothing in flight
+        if (!c->busy) c->socket.close(ec);  // idle: nothing in flight
       }
     });
   }
@@ -109,6 +119,25 @@ void server::stop(int drain_ms) {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+}
+
+// Cancels the operations of connections past their deadline (idle keep-alive, slow requests, stalled
+// readers). Granularity: a quarter of a second.
+asio::awaitable<void> server::sweep_loop(std::size_t index) {
+  auto& st = *threads_state_[index];
+  for (;;) {
+    st.sweeper.expires_after(std::chrono::milliseconds(250));
+    auto [ec] = co_await st.sweeper.async_wait(use_tuple);
+    if (ec || stopping_) co_return;
+    const auto now = steady::now();
+    for (auto& c : st.connections) {
+      if (c->deadline <= now && !c->timed_out) {
+        c->timed_out = true;
+        boost::system::error_code ignored;
+        c->socket.cancel(ignored);
+      }
+    }
+  }
 }
 
 asio::awaitable<void> server::accept_loop(std::size_t index) {
@@ -147,78 +176,100 @@ method to_method(bhttp::verb v) {
   }
 }
 
-// An HTTP-level rejection (the request never reached the API): a status and a JSON envelope.
-bhttp::response<bhttp::string_body> transport_error(unsigned status, std::string_view message) {
-  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
-  res.set(bhttp::field::content_type, "application/json");
-  res.set(bhttp::field::connection, "close");
-  std::string body = "{\"errorCode\":70001,\"errorMessage\":";
-  obs::append_json_string(body, message);
-  body += "}";
-  res.body() = std::move(body);
-  res.keep_alive(false);
-  res.prepare_payload();
-  return res;
+}  // namespace
+
+namespace {
+
+// The response head, written by hand: one buffer, no per-field allocations.
+void append_head(std::string& out, unsigned status, std::string_view content_type, std::string_view request_id,
+                 std::size_t content_length, bool keep_alive, bool http10) {
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+  out.append(reason.data(), reason.size());
+  out += "\r\nContent-Type: ";
+  out += content_type;
+  if (!request_id.empty()) {
+    out += "\r\nX-Request-Id: ";
+    out += request_id;
+  }
+  out += "\r\nContent-Length: ";
+  out += std::to_string(content_length);
+  if (!keep_alive) {
+    out += "\r\nConnection: close";
+  } else if (http10) {
+    out += "\r\nConnection: keep-alive";
+  }
+  out += "\r\n\r\n";
 }
 
 }  // namespace
 
 asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connection> conn) {
-  auto& stream = conn->stream;
+  auto& sock = conn->socket;
   beast::flat_buffer buffer;
   std::string remote;
   {
     boost::system::error_code ec;
-    auto ep = stream.socket().remote_endpoint(ec);
+    auto ep = sock.remote_endpoint(ec);
     if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
   const auto idle = std::chrono::seconds(options_.limits.idle_timeout_sec);
   const auto request_timeout = std::chrono::seconds(options_.limits.request_timeout_sec);
+  std::string head;
 
   for (;;) {
     conn->busy = false;
     if (stopping_) break;
     if (buffer.size() == 0) {
       // Idle keep-alive: wait for the first byte of the next request.
-      stream.expires_after(idle);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(16 * 1024), use_tuple);
+      conn->deadline = steady::now() + idle;
+      auto [ec, n] = co_await sock.async_read_some(buffer.prepare(16 * 1024), use_tuple);
       if (ec) break;
       buffer.commit(n);
     }
     conn->busy = true;
     // From the first byte, the whole request must arrive within request_timeout (slowloris).
-    stream.expires_after(request_timeout);
+    conn->deadline = steady::now() + request_timeout;
     request_parser parser;
     configure_parser(parser, options_.limits);
-    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
-    std::optional<bhttp::response<bhttp::string_body>> rejection;
+    auto [hec, hn] = co_await bhttp::async_read_header(sock, buffer, parser, use_tuple);
+    std::optional<std::string> rejection;
+    auto reject = [&](unsigned status, std::string_view message) {
+      std::string body = "{\"errorCode\":70001,\"errorMessage\":";
+      obs::append_json_string(body, message);
+      body += "}";
+      std::string out;
+      append_head(out, status, "application/json", {}, body.size(), false, false);
+      out += body;
+      rejection = std::move(out);
+    };
     if (hec) {
       metrics_.http_errors.add();
-      if (hec == bhttp::error::header_limit) {
-        rejection = transport_error(431, "request header exceeds " + std::to_string(options_.limits.max_header_bytes) +
-                                             " bytes");
+      if (conn->timed_out) {
+        // too slow: nothing sensible to answer
+      } else if (hec == bhttp::error::header_limit) {
+        reject(431, "request header exceeds " + std::to_string(options_.limits.max_header_bytes) + " bytes");
       } else if (hec == bhttp::error::body_limit) {
-        rejection = transport_error(413, "request body exceeds " + std::to_string(options_.limits.max_body_bytes) +
-                                             " bytes");
-      } else if (hec != beast::error::timeout && hec != asio::error::eof && hec != bhttp::error::end_of_stream &&
+        reject(413, "request body exceeds " + std::to_string(options_.limits.max_body_bytes) + " bytes");
+      } else if (hec != asio::error::eof && hec != bhttp::error::end_of_stream &&
                  hec != asio::error::connection_reset && hec != asio::error::operation_aborted) {
-        rejection = transport_error(400, "malformed HTTP request: " + hec.message());
+        reject(400, "malformed HTTP request: " + hec.message());
       }
     } else {
-      auto& head = parser.get();
-      auto expect = head[bhttp::field::expect];
-      if (!parser.is_done() && beast::iequals(expect, "100-continue")) {
-        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, head.version()};
-        auto [cec, cn] = co_await bhttp::async_write(stream, cont, use_tuple);
+      auto& h = parser.get();
+      if (!parser.is_done() && beast::iequals(h[bhttp::field::expect], "100-continue")) {
+        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [cec, cn] = co_await asio::async_write(sock, asio::buffer(cont), use_tuple);
         if (cec) break;
       }
       if (!parser.is_done()) {
-        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+        auto [bec, bn] = co_await bhttp::async_read(sock, buffer, parser, use_tuple);
         if (bec) {
           metrics_.http_errors.add();
-          if (bec == bhttp::error::body_limit) {
-            rejection = transport_error(
-                413, "request body exceeds " + std::to_string(options_.limits.max_body_bytes) + " bytes");
+          if (bec == bhttp::error::body_limit && !conn->timed_out) {
+            reject(413, "request body exceeds " + std::to_string(options_.limits.max_body_bytes) + " bytes");
           } else {
             break;  // timeout or broken connection: nothing sensible to answer
           }
@@ -226,8 +277,9 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
       }
     }
     if (rejection) {
-      stream.expires_after(request_timeout);
-      co_await bhttp::async_write(stream, *rejection, use_tuple);
+      conn->deadline = steady::now() + request_timeout;
+      conn->timed_out = false;
+      co_await asio::async_write(sock, asio::buffer(*rejection), use_tuple);
       break;
     }
     if (hec) break;
@@ -240,6 +292,7 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
     req.remote = remote;
     reply rep;
     bool failed = false;
+    conn->deadline = steady::time_point::max();  // the handler keeps its own deadline
     try {
       rep = co_await handler_(req);
     } catch (const std::exception&) {
@@ -247,25 +300,23 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
     }
     if (failed) {
       metrics_.http_errors.add();
-      auto res = transport_error(500, "internal error");
-      co_await bhttp::async_write(stream, res, use_tuple);
-      break;
+      rep.status = 500;
+      rep.content_type = "application/json";
+      rep.body = "{\"errorCode\":101001,\"errorMessage\":\"internal error\"}";
     }
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(rep.status), msg.version()};
-    res.set(bhttp::field::content_type, rep.content_type);
-    if (!rep.request_id.empty()) res.set("X-Request-Id", rep.request_id);
-    const bool keep = msg.keep_alive() && !stopping_;
-    res.keep_alive(keep);
-    res.body() = std::move(rep.body);
-    res.prepare_payload();
-    if (req.verb == method::head) res.body().clear();
-    stream.expires_after(request_timeout);
-    auto [wec, wn] = co_await bhttp::async_write(stream, res, use_tuple);
+    const bool keep = msg.keep_alive() && !stopping_ && !failed;
+    head.clear();
+    const bool head_only = req.verb == method::head;
+    append_head(head, rep.status, rep.content_type, rep.request_id, rep.body.size(), keep, msg.version() == 10);
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(head),
+                                           head_only ? asio::const_buffer() : asio::buffer(rep.body)};
+    conn->deadline = steady::now() + request_timeout;  // a reader that stops reading is cut off too
+    auto [wec, wn] = co_await asio::async_write(sock, bufs, use_tuple);
     if (wec || !keep) break;
   }
   boost::system::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream.socket().close(ec);
+  sock.shutdown(tcp::socket::shutdown_send, ec);
+  sock.close(ec);
   threads_state_[index]->connections.erase(conn->self);
   connections_.fetch_sub(1, std::memory_order_relaxed);
 }

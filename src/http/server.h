@@ -70,6 +70,7 @@ class server {
 
  private:
   boost::asio::awaitable<void> accept_loop(std::size_t index);
+  boost::asio::awaitable<void> sweep_loop(std::size_t index);
   boost::asio::awaitable<void> session(std::size_t index, std::shared_ptr<connection> conn);
 
   server_options options_;

@@ -64,7 +64,7 @@ struct planned_event {
 
 // A realistic mix of outcomes. Times are relative to `start_ms`.
 std::vector<planned_event> plan_call(std::mt19937_64& rng, std::uint64_t n, std::int64_t start_ms, double group_ratio,
-                                     std::string& id_out) {
+                                     bool live, std::string& id_out) {
   std::uniform_real_distribution<double> u(0, 1);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   const bool group = u(rng) < group_ratio;
@@ -100,8 +100,9 @@ std::vector<planned_event> plan_call(std::mt19937_64& rng, std::uint64_t n, std:
   start["timeoutSec"] = 30;
 
   const double r = u(rng);
-  const std::int64_t ring = pick(1000, 8000);
-  const std::int64_t talk = pick(5000, 300000);
+  // Live calls are short so a demo sees them end; imported ones have realistic lengths.
+  const std::int64_t ring = live ? pick(500, 3000) : pick(1000, 8000);
+  const std::int64_t talk = live ? pick(2000, 15000) : pick(5000, 300000);
   if (r < 0.55) {  // normal_end
     ev(ring, "accept_call", callees[0]);
     for (std::size_t i = 1; i < callees.size(); ++i) ev(ring + pick(0, 3000), pick(0, 3) ? "accept_call" : "reject_call", callees[i]);
@@ -113,7 +114,7 @@ std::vector<planned_event> plan_call(std::mt19937_64& rng, std::uint64_t n, std:
   } else if (r < 0.67) {  // reject
     for (auto& c : callees) ev(ring, "reject_call", c);
   } else if (r < 0.77) {  // not_answer
-    for (auto& c : callees) ev(30000, "not_answer_call", c);
+    for (auto& c : callees) ev(live ? 5000 : 30000, "not_answer_call", c);
   } else if (r < 0.87) {  // cancel
     ev(ring, "cancel_call", caller);
   } else if (r < 0.92) {  // call_busy
@@ -195,7 +196,9 @@ int run(const options& o) {
     json::array batch;
     double owed = 0;
     auto last = std::chrono::steady_clock::now();
-    while (elapsed() < o.duration && (o.calls == 0 || st.calls < o.calls)) {
+    // Live mode: after the duration no call starts, but the calls in progress are played to their end.
+    auto starting = [&] { return elapsed() < o.duration && (o.calls == 0 || st.calls < o.calls); };
+    while (starting() || (!import && !pending.empty())) {
       auto now = std::chrono::steady_clock::now();
       owed += std::chrono::duration<double>(now - last).count() * o.rate;
       last = now;
@@ -206,7 +209,7 @@ int run(const options& o) {
           std::string id;
           std::int64_t start = clk.now_ms() - 3600000 -
                                std::uniform_int_distribution<std::int64_t>(0, (o.window - 3600) * 1000)(rng);
-          auto evs = plan_call(rng, st.calls, start, o.group_ratio, id);
+          auto evs = plan_call(rng, st.calls, start, o.group_ratio, false, id);
           ++st.calls;
           if (batch.size() + evs.size() > o.batch && !batch.empty()) add_batch(batch);
           for (auto& e : evs) {
@@ -216,10 +219,10 @@ int run(const options& o) {
         }
         if (batch.size() >= o.batch) add_batch(batch);
       } else {
-        while (owed >= 1 && (o.calls == 0 || st.calls < o.calls)) {
+        while (owed >= 1 && starting()) {
           owed -= 1;
           std::string id;
-          for (auto& e : plan_call(rng, st.calls, clk.now_ms(), o.group_ratio, id)) pending.push(std::move(e));
+          for (auto& e : plan_call(rng, st.calls, clk.now_ms(), o.group_ratio, true, id)) pending.push(std::move(e));
           ++st.calls;
         }
         const auto now_ms = clk.now_ms();
