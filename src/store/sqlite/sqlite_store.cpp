@@ -27,7 +27,7 @@ using buckets::span_count;
 
 // Connection settings. The page cache is per connection: the writer gets a big one, readers lean on mmap.
 constexpr const char* writer_pragmas =
-    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;"
+    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
     "PRAGMA mmap_size = 1073741824; PRAGMA journal_size_limit = 67108864;";
 constexpr const char* reader_pragmas =
     "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;"
@@ -1098,6 +1098,10 @@ class sqlite_store final : public store {
 }  // namespace
 
 result<std::unique_ptr<store>> open_sqlite_store(const sqlite_store_options& options) {
+  // Process-wide, before SQLite initializes: no global mutex around every allocation for memory statistics
+  // nobody reads. Harmless (SQLITE_MISUSE) if SQLite was already initialized by someone else.
+  static std::once_flag configured;
+  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   auto writer = connection::open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (!writer) return std::move(writer).error();
   connection& db = **writer;
