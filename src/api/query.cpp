@@ -37,6 +37,7 @@ target_parts split_target(std::string_view target) noexcept {
 }
 
 std::optional<std::string> percent_decode(std::string_view s) {
+  if (s.find('%') == std::string_view::npos) return std::string(s);  // the usual case: nothing to decode
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
