@@ -20,7 +20,7 @@ const hub::route hub::routes_[] = {
 };
 
 hub::hub(const server_config& cfg, store& st, obs::metrics& metrics, obs::access_log& log, const clock& clk)
-    : cfg_(cfg), store_(st), metrics_(metrics), log_(log), clock_(clk), ingest_(st, metrics) {
+    : store_(st), metrics_(metrics), log_(log), clock_(clk), ingest_(st, metrics) {
   for (const auto& a : cfg.apps) {
     auto s = std::make_unique<app_state>();
     s->cfg = a;

@@ -73,7 +73,6 @@ class hub {
   http::reply ops(std::string_view path);
 
   static const route routes_[];
-  const server_config& cfg_;
   store& store_;
   obs::metrics& metrics_;
   obs::access_log& log_;

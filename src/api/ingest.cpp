@@ -254,7 +254,8 @@ std::size_t ingest::fire_due_timers(std::int64_t now_ms,
   for (auto& d : *due) by_app[d.sdkappid].push_back(std::move(d.call_id));
   std::vector<std::future<result<void>>> waits;
   std::size_t advanced = 0;
-  for (auto& [app, ids] : by_app) {
+  for (auto& [app_id, ids] : by_app) {
+    const std::uint32_t app = app_id;  // a plain copy: lambdas cannot capture structured bindings in C++20
     auto cs = settings(app);
     auto promise = std::make_shared<std::promise<result<void>>>();
     waits.push_back(promise->get_future());
