@@ -53,7 +53,8 @@ class store {
 
   // Gives `fn` exclusive access to the named calls of one app (duplicates in `call_ids` are allowed and
   // collapse into one slot, in first-seen order), then durably writes what it changed, atomically with
-  // other updates committed in the same group. `fn` must be quick and must not call the store.
+  // other updates committed in the same group. `fn` must be quick and must not call the store. After close(),
+  // `done` is called at once, on the calling thread, with an errc::internal error.
   virtual void update_calls(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn, done_fn done) = 0;
 
   // Live calls whose deadline is at or before now_ms, earliest first.

@@ -93,6 +93,31 @@ TEST_F(sqlite_store_test, fsync_each_commit_is_an_option) {
   EXPECT_TRUE(got->has_value());
 }
 
+TEST_F(sqlite_store_test, small_max_group_still_commits_everything) {
+  for (std::size_t max_group : {0, 1, 3}) {
+    store_options o;
+    o.url = "sqlite:" + (dir_ / ("g" + std::to_string(max_group) + ".db")).string();
+    o.max_group = max_group;
+    auto s = open_store(o);
+    ASSERT_TRUE(s) << s.error().message;
+    done_latch latch;
+    for (int i = 0; i < 50; ++i) {
+      call_record r;
+      r.sdkappid = 1;
+      r.call_id = "c" + std::to_string(i);
+      r.caller = "alice";
+      r.callees = {"bob"};
+      r.start_ts = 100 + i;
+      (*s)->update_calls(1, {r.call_id}, [r](std::vector<call_slot>& slots) { slots[0].finished = r; }, latch.make());
+    }
+    ASSERT_TRUE(latch.wait_for(50));
+    EXPECT_TRUE(latch.errors().empty());
+    auto st = (*s)->stats();
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->records, 50u);
+  }
+}
+
 TEST_F(sqlite_store_test, refuses_a_newer_schema) {
   std::filesystem::create_directories(dir_);
   exec(dir_ / "x.db", "PRAGMA user_version = 99");
