@@ -47,8 +47,8 @@ void add_options(CLI::App& cmd, options& o) {
       ->check(CLI::Range(1u, 1024u))
       ->capture_default_str();
   cmd.add_option("--batch", o.batch, "Events per request")->check(CLI::Range(1u, 500u))->capture_default_str();
-  cmd.add_option("--window", o.window, "Import: spread call starts over the last N seconds")
-      ->check(CLI::Range(60LL, 86400LL * 365))
+  cmd.add_option("--window", o.window, "Import: spread call starts, in time order, over the last N seconds")
+      ->check(CLI::Range(7200LL, 86400LL * 365))
       ->capture_default_str();
   cmd.add_option("--group-ratio", o.group_ratio, "Share of group calls")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cmd.add_option("--seed", o.seed, "Random seed")->capture_default_str();
@@ -103,9 +103,20 @@ std::vector<planned_event> plan_call(std::mt19937_64& rng, std::uint64_t n, std:
   // Live calls are short so a demo sees them end; imported ones have realistic lengths.
   const std::int64_t ring = live ? pick(500, 3000) : pick(1000, 8000);
   const std::int64_t talk = live ? pick(2000, 15000) : pick(5000, 300000);
+  // Connected clients send a heartbeat every 20 to 30 s, as TUICallKit does (heartbeat_sec defaults to 60).
+  auto heartbeats = [&](const std::string& who, std::int64_t from, std::int64_t to) {
+    for (std::int64_t t = from + pick(20000, 30000); t < to; t += pick(20000, 30000)) ev(t, "heartbeat", who);
+  };
   if (r < 0.55) {  // normal_end
     ev(ring, "accept_call", callees[0]);
-    for (std::size_t i = 1; i < callees.size(); ++i) ev(ring + pick(0, 3000), pick(0, 3) ? "accept_call" : "reject_call", callees[i]);
+    heartbeats(caller, 0, ring + talk);
+    heartbeats(callees[0], ring, ring + talk);
+    for (std::size_t i = 1; i < callees.size(); ++i) {
+      const std::int64_t at = ring + pick(0, 3000);
+      const bool accepts = pick(0, 3) != 0;
+      ev(at, accepts ? "accept_call" : "reject_call", callees[i]);
+      if (accepts) heartbeats(callees[i], at, ring + talk);
+    }
     ev(ring + talk, "hangup", pick(0, 1) ? caller : callees[0]);
     if (callees.size() > 1) {
       ev(ring + talk + 500, "hangup", caller);
@@ -121,6 +132,8 @@ std::vector<planned_event> plan_call(std::mt19937_64& rng, std::uint64_t n, std:
     for (auto& c : callees) ev(pick(100, 500), "call_busy", c);
   } else {  // interrupt
     ev(ring, "accept_call", callees[0]);
+    heartbeats(caller, 0, ring + talk);
+    heartbeats(callees[0], ring, ring + talk);
     for (std::size_t i = 1; i < callees.size(); ++i) ev(ring, "reject_call", callees[i]);
     ev(ring + talk, "call_interrupted", callees[0]);
   }
@@ -191,6 +204,11 @@ int run(const options& o) {
     events = json::array();
   };
 
+  const std::int64_t import_last_ms = clk.now_ms() - 3600000;
+  double import_next_ms = static_cast<double>(import_last_ms - (o.window - 3600) * 1000);
+  const double import_gap_ms =
+      std::max(0.001, static_cast<double>((o.window - 3600) * 1000) / static_cast<double>(o.calls ? o.calls : 1000000));
+
   auto generator = [&]() -> asio::awaitable<void> {
     asio::steady_timer timer(ioc);
     json::array batch;
@@ -207,8 +225,10 @@ int run(const options& o) {
         while ((o.rate <= 0 || owed >= 1) && ready.size() < max_ready && (o.calls == 0 || st.calls < o.calls)) {
           owed -= 1;
           std::string id;
-          std::int64_t start = clk.now_ms() - 3600000 -
-                               std::uniform_int_distribution<std::int64_t>(0, (o.window - 3600) * 1000)(rng);
+          // Calls come in the order they happened, as an export of call history would, spread evenly over
+          // the window (ending an hour ago, so every call has ended).
+          import_next_ms += std::exponential_distribution<double>(1.0 / import_gap_ms)(rng);
+          const std::int64_t start = std::min<std::int64_t>(static_cast<std::int64_t>(import_next_ms), import_last_ms);
           auto evs = plan_call(rng, st.calls, start, o.group_ratio, false, id);
           ++st.calls;
           if (batch.size() + evs.size() > o.batch && !batch.empty()) add_batch(batch);
