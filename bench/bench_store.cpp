@@ -6,6 +6,8 @@
 //       build-store/libcallrec_records.a build-store/libcallrec_core.a -lsqlite3 -lboost_json -lpthread
 //       -o build-store/bench_store
 // Run: build-store/bench_store [--records N] [--dir DIR] [--fsync] [--in-flight K] [--keep]
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -14,8 +16,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-
-#include <sys/resource.h>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -173,11 +173,16 @@ int main(int argc, char** argv) {
   bool fsync = false, keep = false;
   std::size_t max_in_flight = 256;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--records") && i + 1 < argc) n_records = std::stoull(argv[++i]);
-    else if (!std::strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
-    else if (!std::strcmp(argv[i], "--in-flight") && i + 1 < argc) max_in_flight = std::stoull(argv[++i]);
-    else if (!std::strcmp(argv[i], "--fsync")) fsync = true;
-    else if (!std::strcmp(argv[i], "--keep")) keep = true;
+    if (!std::strcmp(argv[i], "--records") && i + 1 < argc)
+      n_records = std::stoull(argv[++i]);
+    else if (!std::strcmp(argv[i], "--dir") && i + 1 < argc)
+      dir = argv[++i];
+    else if (!std::strcmp(argv[i], "--in-flight") && i + 1 < argc)
+      max_in_flight = std::stoull(argv[++i]);
+    else if (!std::strcmp(argv[i], "--fsync"))
+      fsync = true;
+    else if (!std::strcmp(argv[i], "--keep"))
+      keep = true;
     else {
       std::fprintf(stderr, "usage: %s [--records N] [--dir DIR] [--in-flight K] [--fsync] [--keep]\n", argv[0]);
       return 2;
@@ -199,7 +204,7 @@ int main(int argc, char** argv) {
   constexpr std::size_t per_update = 20;
   std::mt19937_64 rng(42);
   std::vector<std::pair<std::string, std::int64_t>> sample;  // (call id, start) of some records, for lookups
-  std::vector<call_record> pending;                           // records of the calls live since the last update
+  std::vector<call_record> pending;                          // records of the calls live since the last update
   in_flight gate(max_in_flight);
   std::atomic<std::uint64_t> failures{0};
   const auto load_start = steady::now();
@@ -210,7 +215,8 @@ int main(int argc, char** argv) {
     std::vector<call_record> next;
     for (std::size_t k = 0; k < per_update && i < n_records; ++k, ++i) {
       // Time order with jitter: calls end roughly in the order they started.
-      const auto ts = day_start + static_cast<std::int64_t>(i * 86400 / n_records) + static_cast<std::int64_t>(rng() % 30);
+      const auto ts =
+          day_start + static_cast<std::int64_t>(i * 86400 / n_records) + static_cast<std::int64_t>(rng() % 30);
       next.push_back(make_record(rng, i, std::min<std::int64_t>(ts, day_start + 86399)));
       if (i % 97 == 0) sample.emplace_back(next.back().call_id, ts);
     }
@@ -255,17 +261,20 @@ int main(int argc, char** argv) {
   const double load_s = std::chrono::duration<double>(steady::now() - load_start).count();
   const double load_cpu_s = cpu_seconds() - load_cpu;
   auto stats = st.stats();
-  std::printf("load: %llu records in %.1f s = %.0f records/s, %.0f update_calls/s (40 calls each), failures %llu, "
-              "in flight <= %zu, %s\n",
-              static_cast<unsigned long long>(stats ? stats->records : 0), load_s, static_cast<double>(n_records) / load_s,
-              static_cast<double>(updates) / load_s, static_cast<unsigned long long>(failures.load()), max_in_flight,
-              fsync ? "synchronous=FULL" : "synchronous=NORMAL");
-  std::printf("load CPU: %.1f s of CPU (all threads, the generator included) = %.0f records per CPU-second; "
-              "written %.0f MiB = %.1f KiB per record\n",
-              load_cpu_s, static_cast<double>(n_records) / load_cpu_s, written_mib() - load_written,
-              (written_mib() - load_written) * 1024 / static_cast<double>(n_records));
+  std::printf(
+      "load: %llu records in %.1f s = %.0f records/s, %.0f update_calls/s (40 calls each), failures %llu, "
+      "in flight <= %zu, %s\n",
+      static_cast<unsigned long long>(stats ? stats->records : 0), load_s, static_cast<double>(n_records) / load_s,
+      static_cast<double>(updates) / load_s, static_cast<unsigned long long>(failures.load()), max_in_flight,
+      fsync ? "synchronous=FULL" : "synchronous=NORMAL");
+  std::printf(
+      "load CPU: %.1f s of CPU (all threads, the generator included) = %.0f records per CPU-second; "
+      "written %.0f MiB = %.1f KiB per record\n",
+      load_cpu_s, static_cast<double>(n_records) / load_cpu_s, written_mib() - load_written,
+      (written_mib() - load_written) * 1024 / static_cast<double>(n_records));
   print_memory("memory after load");
-  std::printf("database %.1f MiB (+ WAL %.1f MiB)\n", static_cast<double>(std::filesystem::file_size(dir / "bench.db")) / 1048576.0,
+  std::printf("database %.1f MiB (+ WAL %.1f MiB)\n",
+              static_cast<double>(std::filesystem::file_size(dir / "bench.db")) / 1048576.0,
               std::filesystem::exists(dir / "bench.db-wal")
                   ? static_cast<double>(std::filesystem::file_size(dir / "bench.db-wal")) / 1048576.0
                   : 0.0);
@@ -416,9 +425,10 @@ int main(int argc, char** argv) {
     const double s = std::chrono::duration<double>(steady::now() - t).count();
     stop = true;
     for (auto& th : readers) th.join();
-    std::printf("concurrent: 100k more records at %.0f records/s while 2 threads paged 3h windows: "
-                "%zu pages, p50 %.1f us, p99 %.1f us\n",
-                100000 / s, lat.us.size(), lat.pct(50), lat.pct(99));
+    std::printf(
+        "concurrent: 100k more records at %.0f records/s while 2 threads paged 3h windows: "
+        "%zu pages, p50 %.1f us, p99 %.1f us\n",
+        100000 / s, lat.us.size(), lat.pct(50), lat.pct(99));
   }
   print_memory("memory at end");
   st.close();

@@ -1,6 +1,5 @@
 // The SQLite store: the contract suite, plus what only this backend has (its url, schema, SQL failures).
 #include <sqlite3.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -18,15 +17,13 @@ std::unique_ptr<store> open_sqlite(const std::filesystem::path& dir) {
   return s ? std::move(*s) : nullptr;
 }
 
-INSTANTIATE_TEST_SUITE_P(sqlite, store_contract, ::testing::Values(store_backend{"sqlite", open_sqlite}),
-                         backend_name);
+INSTANTIATE_TEST_SUITE_P(sqlite, store_contract, ::testing::Values(store_backend{"sqlite", open_sqlite}), backend_name);
 
 class sqlite_store_test : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("callrec-sqlite-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() / ("callrec-sqlite-" + std::to_string(::getpid()) + "-" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
   }
   void TearDown() override {
@@ -85,7 +82,8 @@ TEST_F(sqlite_store_test, fsync_each_commit_is_an_option) {
   r.caller = "alice";
   r.callees = {"bob"};
   r.start_ts = 100;
-  (*s)->update_calls(1, {"c"}, [&](std::vector<call_slot>& slots) { slots[0].finished = r; }, latch.make());
+  (*s)->update_calls(
+      1, {"c"}, [&](std::vector<call_slot>& slots) { slots[0].finished = r; }, latch.make());
   ASSERT_TRUE(latch.wait_for(1));
   EXPECT_TRUE(latch.errors().empty());
   auto got = (*s)->get_record(1, "c");
@@ -108,7 +106,8 @@ TEST_F(sqlite_store_test, small_max_group_still_commits_everything) {
       r.caller = "alice";
       r.callees = {"bob"};
       r.start_ts = 100 + i;
-      (*s)->update_calls(1, {r.call_id}, [r](std::vector<call_slot>& slots) { slots[0].finished = r; }, latch.make());
+      (*s)->update_calls(
+          1, {r.call_id}, [r](std::vector<call_slot>& slots) { slots[0].finished = r; }, latch.make());
     }
     ASSERT_TRUE(latch.wait_for(50));
     EXPECT_TRUE(latch.errors().empty());

@@ -1,4 +1,8 @@
 // The store contract (store/store.h), for every backend instantiated with the suite.
+#include "store/store_contract.h"
+
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -6,16 +10,13 @@
 #include <set>
 #include <thread>
 
-#include <unistd.h>
-
-#include "store/store_contract.h"
-
 namespace callrec::testing_store {
 
 void store_contract::SetUp() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = std::string(info->test_suite_name()) + "." + info->name();
-  std::replace_if(name.begin(), name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+  std::replace_if(
+      name.begin(), name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
   static std::atomic<int> seq{0};
   dir_ = std::filesystem::temp_directory_path() /
          ("callrec-store-" + std::to_string(::getpid()) + "-" + std::to_string(seq++) + "-" + name);
@@ -107,7 +108,8 @@ calls::call_state make_state(std::string call_id, std::string caller, std::vecto
   s.start_ms = start_ms;
   s.clock_ms = start_ms;
   s.members.push_back(calls::member{caller, calls::member_status::connected, 0, start_ms, false});
-  for (auto& c : callees) s.members.push_back(calls::member{std::move(c), calls::member_status::ringing, start_ms + 30000, 0, true});
+  for (auto& c : callees)
+    s.members.push_back(calls::member{std::move(c), calls::member_status::ringing, start_ms + 30000, 0, true});
   s.initial_callees = static_cast<std::uint32_t>(s.members.size() - 1);
   return s;
 }
@@ -254,9 +256,12 @@ TEST_P(store_contract, missing_record_is_not_found) {
 
 TEST_P(store_contract, each_filter_selects_its_records) {
   std::vector<call_record> all = {
-      make_record(app1, "a", t0 + 1, "alice", {"bob"}, call_result::normal_end, call_type::single, media_type::audio, "r1"),
-      make_record(app1, "b", t0 + 2, "bob", {"carol", "dave"}, call_result::reject, call_type::group, media_type::video, "r2"),
-      make_record(app1, "c", t0 + 3, "carol", {"alice"}, call_result::not_answer, call_type::single, media_type::video, "r1"),
+      make_record(app1, "a", t0 + 1, "alice", {"bob"}, call_result::normal_end, call_type::single, media_type::audio,
+                  "r1"),
+      make_record(app1, "b", t0 + 2, "bob", {"carol", "dave"}, call_result::reject, call_type::group, media_type::video,
+                  "r2"),
+      make_record(app1, "c", t0 + 3, "carol", {"alice"}, call_result::not_answer, call_type::single, media_type::video,
+                  "r1"),
       make_record(app1, "d", t0 + 4, "dave", {"erin"}, call_result::cancel, call_type::single, media_type::audio, "r3"),
       make_record(app2, "e", t0 + 5, "alice", {"bob"}, call_result::reject, call_type::single, media_type::audio, "r1"),
   };
@@ -323,7 +328,8 @@ TEST_P(store_contract, window_edges_are_inclusive) {
 
 TEST_P(store_contract, orders_by_start_then_call_id_both_ways) {
   std::vector<call_record> all = {make_record(app1, "b", t0, "u1", {"u2"}), make_record(app1, "a", t0, "u1", {"u2"}),
-                                  make_record(app1, "c", t0 - 1, "u1", {"u2"}), make_record(app1, "aa", t0, "u1", {"u2"}),
+                                  make_record(app1, "c", t0 - 1, "u1", {"u2"}),
+                                  make_record(app1, "aa", t0, "u1", {"u2"}),
                                   make_record(app1, "0", t0 + 1, "u1", {"u2"})};
   insert(all);
   auto f = window(app1, t0 - 100, t0 + 100);
@@ -720,7 +726,8 @@ TEST_P(store_contract, update_and_purge_after_close_fail) {
   store_->close();
   done_latch latch;
   bool ran = false;
-  store_->update_calls(app1, {"late"}, [&](std::vector<call_slot>&) { ran = true; }, latch.make());
+  store_->update_calls(
+      app1, {"late"}, [&](std::vector<call_slot>&) { ran = true; }, latch.make());
   ASSERT_TRUE(latch.wait_for(1));
   EXPECT_FALSE(ran);
   ASSERT_EQ(latch.errors().size(), 1u);
@@ -746,7 +753,8 @@ TEST_P(store_contract, a_throwing_update_fails_alone_and_changes_nothing) {
       },
       latch.make());
   const auto rec = make_record(app1, "ok", t0, "alice", {"bob"});
-  store_->update_calls(app1, {"ok"}, [&](std::vector<call_slot>& slots) { slots[0].finished = rec; }, latch.make());
+  store_->update_calls(
+      app1, {"ok"}, [&](std::vector<call_slot>& slots) { slots[0].finished = rec; }, latch.make());
   ASSERT_TRUE(latch.wait_for(2));
   ASSERT_EQ(latch.errors().size(), 1u);
   EXPECT_EQ(latch.errors()[0].code, errc::internal);
@@ -803,7 +811,8 @@ TEST_P(store_contract, purge_removes_old_records_and_their_counts) {
   auto st = store_->stats();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->records, all.size() - old1);
-  const auto& gone = *std::find_if(all.begin(), all.end(), [&](const auto& r) { return r.sdkappid == app1 && r.start_ts < cut; });
+  const auto& gone =
+      *std::find_if(all.begin(), all.end(), [&](const auto& r) { return r.sdkappid == app1 && r.start_ts < cut; });
   auto got = store_->get_record(app1, gone.call_id);
   ASSERT_TRUE(got);
   EXPECT_FALSE(got->has_value());

@@ -555,8 +555,7 @@ class sqlite_store final : public store {
     return page;
   }
 
-  void update_calls(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn,
-                    done_fn done) override {
+  void update_calls(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn, done_fn done) override {
     {
       std::lock_guard lock(queue_mu_);
       if (!closing_) {
@@ -1031,8 +1030,13 @@ class sqlite_store final : public store {
       q.bind(3, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) {
-        victim v{q.int64(0), std::string(q.text(1)), std::string(q.text(2)), {},
-                 static_cast<int>(q.int64(4)), static_cast<int>(q.int64(5)), static_cast<int>(q.int64(6))};
+        victim v{q.int64(0),
+                 std::string(q.text(1)),
+                 std::string(q.text(2)),
+                 {},
+                 static_cast<int>(q.int64(4)),
+                 static_cast<int>(q.int64(5)),
+                 static_cast<int>(q.int64(6))};
         split_callees(q.text(3), v.callees);
         victims.push_back(std::move(v));
       }
@@ -1117,8 +1121,7 @@ result<std::unique_ptr<store>> open_sqlite_store(const sqlite_store_options& opt
       return make_error(errc::internal, "the SQLite store " + options.path + " cannot use WAL journaling");
     }
   }
-  if (auto r = db.exec(options.fsync_each_commit ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-      !r) {
+  if (auto r = db.exec(options.fsync_each_commit ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL"); !r) {
     return r.error();
   }
   if (auto r = ensure_schema(db); !r) return r.error();
