@@ -173,3 +173,28 @@ TEST_F(events_test, malformed_events_are_refused_with_their_reason) {
 
 }  // namespace
 }  // namespace callrec::testing
+
+namespace callrec::testing {
+namespace {
+
+TEST(retention, records_older_than_the_window_are_removed_in_the_background) {
+  test_server srv([](server_config& c) { c.apps[0].retention_days = 1; });
+  client cli(srv.port());
+  json::object body;
+  body["events"] = json::array{ev("old", "start_call", {{"userId", "alice"}, {"callees", json::array{"bob"}}}),
+                               ev("old", "reject_call", {{"userId", "bob"}})};
+  ASSERT_EQ(cli.post(api_target("events/report"), json::serialize(body)).code(), 0);
+  ASSERT_EQ(cli.post(api_target("records/get_record_by_callId"), "{\"callId\":\"old\"}").code(), 0);
+  srv.clock().advance_ms(2LL * 86400 * 1000);
+  srv.service().run_maintenance_once();
+  // The usersig made at t0 for one day has expired too: make a fresh one.
+  const auto now_s = srv.clock().now_s();
+  const std::string target = "/v1/records/get_record_by_callId?sdkappid=" + std::to_string(app_id) +
+                             "&identifier=administrator&usersig=" + usersig_for("administrator", now_s) +
+                             "&random=1&contenttype=json";
+  EXPECT_EQ(cli.post(target, "{\"callId\":\"old\"}").code(), 101050);
+  EXPECT_GE(srv.service().metrics().records_purged.value(), 1u);
+}
+
+}  // namespace
+}  // namespace callrec::testing

@@ -975,7 +975,9 @@ class sqlite_store final : public store {
       failure = writer_->last_error("prepare");
       return;
     }
-    for (const auto& [k, delta] : deltas) {
+    for (const auto& entry : deltas) {
+      const auto& k = entry.first;  // not a structured binding: C++20 lambdas cannot capture those (clang)
+      const auto delta = entry.second;
       if (delta == 0) continue;
       auto bind_key = [&](stmt_use& q) {
         q.bind(1, static_cast<std::int64_t>(k.sdkappid));
