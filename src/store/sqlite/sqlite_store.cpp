@@ -530,6 +530,7 @@ class sqlite_store final : public store {
   result<std::optional<call_record>> get_record(std::uint32_t sdkappid, std::string_view call_id) override {
     auto lease = acquire_reader();
     if (!lease) return std::move(lease).error();
+    if (auto r = lease->snapshot(commit_gen_); !r) return std::move(r).error();
     connection& db = *lease->conn;
     sqlite3_stmt* s = db.cached(get_record_sql());
     if (!s) return db.last_error("prepare");
@@ -547,11 +548,11 @@ class sqlite_store final : public store {
   result<record_page> find_records(const record_filter& filter) override {
     auto lease = acquire_reader();
     if (!lease) return std::move(lease).error();
-    connection& db = *lease->conn;
     // One read transaction: the total and the page come from the same snapshot.
-    if (auto r = run_simple(db, "BEGIN"); !r) return std::move(r).error();
+    if (auto r = lease->snapshot(commit_gen_); !r) return std::move(r).error();
+    connection& db = *lease->conn;
     auto page = record_search(db, filter).run();
-    (void)run_simple(db, page ? "COMMIT" : "ROLLBACK");
+    if (!page) lease->end_snapshot();
     return page;
   }
 
@@ -571,6 +572,7 @@ class sqlite_store final : public store {
   result<std::vector<due_call>> due_calls(std::int64_t now_ms, std::size_t limit) override {
     auto lease = acquire_reader();
     if (!lease) return std::move(lease).error();
+    if (auto r = lease->snapshot(commit_gen_); !r) return std::move(r).error();
     connection& db = *lease->conn;
     sqlite3_stmt* s = db.cached(
         "SELECT sdkappid, call_id, deadline_ms FROM live_calls WHERE deadline_ms IS NOT NULL AND deadline_ms <= ? "
@@ -612,6 +614,7 @@ class sqlite_store final : public store {
     }
     auto lease = acquire_reader();
     if (!lease) return std::move(lease).error();
+    if (auto r = lease->snapshot(commit_gen_); !r) return std::move(r).error();
     auto n = lease->conn->query_int("SELECT COUNT(*) FROM sqlite_master");
     if (!n) return std::move(n).error();
     return {};
@@ -637,14 +640,40 @@ class sqlite_store final : public store {
   // -------------------------------------------------------------------------------------------------------
   // Readers: a pool of read-only connections, each used by one thread at a time.
 
-  struct reader_lease {
-    sqlite_store* owner;
+  // A pooled read connection keeps its read transaction (its snapshot) open between uses for as long as the
+  // writer has committed nothing since: a lookup then costs no transaction begin and end (WAL read locks).
+  // A commit bumps commit_gen_, and the next use starts a fresh snapshot, so reads never miss a write that
+  // was acknowledged before they began. Idle connections with stale snapshots are closed off before each
+  // checkpoint, so they do not pin the WAL.
+  struct reader_slot {
     std::unique_ptr<connection> conn;
-    reader_lease(sqlite_store* o, std::unique_ptr<connection> c) : owner(o), conn(std::move(c)) {}
-    reader_lease(reader_lease&& other) noexcept : owner(other.owner), conn(std::move(other.conn)) {}
+    std::uint64_t gen = 0;  // commit_gen_ when the snapshot was taken
+    bool open = false;      // a read transaction is open
+
+    result<void> snapshot(const std::atomic<std::uint64_t>& commit_gen) {
+      const std::uint64_t now = commit_gen.load(std::memory_order_acquire);
+      if (open && gen == now) return {};
+      end_snapshot();
+      if (auto r = run_simple(*conn, "BEGIN"); !r) return r;
+      // The read transaction starts at the first read, after `now` was taken: it holds at least the
+      // commits counted in `now`.
+      gen = now;
+      open = true;
+      return {};
+    }
+    void end_snapshot() {
+      if (open || !sqlite3_get_autocommit(conn->handle())) (void)run_simple(*conn, "ROLLBACK");
+      open = false;
+    }
+  };
+
+  struct reader_lease : reader_slot {
+    sqlite_store* owner;
+    reader_lease(sqlite_store* o, reader_slot s) : reader_slot(std::move(s)), owner(o) {}
+    reader_lease(reader_lease&& other) noexcept : reader_slot(std::move(other)), owner(other.owner) {}
     reader_lease& operator=(reader_lease&&) = delete;
     ~reader_lease() {
-      if (conn) owner->release_reader(std::move(conn));
+      if (conn) owner->release_reader(std::move(static_cast<reader_slot&>(*this)));
     }
   };
 
@@ -652,24 +681,33 @@ class sqlite_store final : public store {
     {
       std::lock_guard lock(readers_mu_);
       if (!idle_readers_.empty()) {
-        auto c = std::move(idle_readers_.back());
+        auto slot = std::move(idle_readers_.back());
         idle_readers_.pop_back();
-        return reader_lease(this, std::move(c));
+        return reader_lease(this, std::move(slot));
       }
     }
     auto c = connection::open(options_.path, SQLITE_OPEN_READONLY);
     if (!c) return std::move(c).error();
     if (auto r = (*c)->exec(reader_pragmas); !r) return r.error();
-    return reader_lease(this, std::move(*c));
+    reader_slot slot;
+    slot.conn = std::move(*c);
+    return reader_lease(this, std::move(slot));
   }
 
-  void release_reader(std::unique_ptr<connection> c) {
-    // A read transaction left open (a failed ROLLBACK) would pin an old snapshot: close that connection.
-    if (!sqlite3_get_autocommit(c->handle()) && (!run_simple(*c, "ROLLBACK") || !sqlite3_get_autocommit(c->handle()))) {
-      return;
-    }
+  void release_reader(reader_slot slot) {
+    // A transaction open without our knowing (a failed ROLLBACK) would pin an old snapshot: drop that one.
+    if (!slot.open && !sqlite3_get_autocommit(slot.conn->handle())) return;
     std::lock_guard lock(readers_mu_);
-    idle_readers_.push_back(std::move(c));
+    idle_readers_.push_back(std::move(slot));
+  }
+
+  // Ends the snapshots of idle readers that a commit has made stale (they would keep the WAL from restarting).
+  void end_stale_snapshots() {
+    const std::uint64_t now = commit_gen_.load(std::memory_order_acquire);
+    std::lock_guard lock(readers_mu_);
+    for (auto& slot : idle_readers_) {
+      if (slot.open && slot.gen != now) slot.end_snapshot();
+    }
   }
 
   static std::string_view get_record_sql() {
@@ -714,6 +752,7 @@ class sqlite_store final : public store {
       checkpoint_wanted_ = false;
       checkpoint_running_ = true;
       lock.unlock();
+      end_stale_snapshots();
       // PASSIVE: copies what it can without blocking the writer or readers; SQLITE_BUSY is harmless.
       sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
       lock.lock();
@@ -765,7 +804,11 @@ class sqlite_store final : public store {
     if (!g.failure) write_live(g);
     if (!g.failure) write_counts(g.deltas, g.failure);
     if (!g.failure) {
-      if (auto r = run_simple(*writer_, "COMMIT"); !r) g.failure = r.error();
+      if (auto r = run_simple(*writer_, "COMMIT"); !r) {
+        g.failure = r.error();
+      } else {
+        commit_gen_.fetch_add(1, std::memory_order_release);  // before any `done`: readers take a new snapshot
+      }
     }
     if (g.failure) {
       if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
@@ -1074,6 +1117,7 @@ class sqlite_store final : public store {
     write_counts(deltas, failure);
     if (failure) return fail(*failure);
     if (auto r = run_simple(*writer_, "COMMIT"); !r) return fail(r.error());
+    commit_gen_.fetch_add(1, std::memory_order_release);
     records_.fetch_sub(victims.size(), std::memory_order_relaxed);
     return static_cast<std::uint64_t>(victims.size());
   }
@@ -1082,7 +1126,8 @@ class sqlite_store final : public store {
   std::unique_ptr<connection> writer_;  // the writer thread's, once started
 
   std::mutex readers_mu_;
-  std::vector<std::unique_ptr<connection>> idle_readers_;
+  std::vector<reader_slot> idle_readers_;
+  std::atomic<std::uint64_t> commit_gen_{0};  // bumped after every write commit
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
