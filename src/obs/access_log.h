@@ -10,6 +10,8 @@
 #include <string_view>
 #include <thread>
 
+#include "core/json_text.h"
+
 namespace callrec::obs {
 
 struct access_entry {
@@ -45,7 +47,6 @@ class access_log {
   std::thread writer_;
 };
 
-// Appends s to out as a JSON string literal (with quotes).
-void append_json_string(std::string& out, std::string_view s);
+using callrec::append_json_string;
 
 }  // namespace callrec::obs

@@ -1,30 +1,13 @@
 #include "records/wire.h"
 
+#include "core/json_text.h"
+
 #include <boost/json/value.hpp>
 #include <cmath>
 #include <limits>
 
 namespace callrec {
 namespace {
-
-void append_escaped(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out += '"';
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20 || c == 0x7f) {
-      out += "\\u00";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += ch;
-    }
-  }
-  out += '"';
-}
 
 void append_int(std::string& out, std::int64_t v) {
   char buf[24];
@@ -91,13 +74,13 @@ std::optional<std::string> unbase64url(std::string_view in) {
 
 void append_record_json(std::string& out, const call_record& r) {
   out += "{\"callId\":";
-  append_escaped(out, r.call_id);
+  append_json_string(out, r.call_id);
   out += ",\"sdkAppId\":";
   append_int(out, r.sdkappid);
   out += ",\"mediaType\":\"";
   out += to_string(r.media);
   out += "\",\"roomId\":";
-  append_escaped(out, r.room_id);
+  append_json_string(out, r.room_id);
   out += ",\"startCallTs\":";
   append_int(out, r.start_ts);
   out += ",\"acceptTs\":";
@@ -105,7 +88,7 @@ void append_record_json(std::string& out, const call_record& r) {
   out += ",\"endTs\":";
   append_int(out, r.end_ts);
   out += ",\"caller\":";
-  append_escaped(out, r.caller);
+  append_json_string(out, r.caller);
   out += ",\"totalUserNumber\":";
   append_int(out, r.total_user_number());
   out += ",\"callType\":\"";
@@ -115,7 +98,7 @@ void append_record_json(std::string& out, const call_record& r) {
   out += "\",\"callees\":[";
   for (std::size_t i = 0; i < r.callees.size(); ++i) {
     if (i) out += ',';
-    append_escaped(out, r.callees[i]);
+    append_json_string(out, r.callees[i]);
   }
   out += "]}";
 }
