@@ -25,13 +25,14 @@ using buckets::count_spans;
 using buckets::segment;
 using buckets::span_count;
 
-// Connection settings. The page cache is per connection: the writer gets a big one, readers lean on mmap.
+// Connection settings. The page cache is per connection: the writer gets a big one, readers smaller ones.
+// No mmap: mapped database pages count as resident memory, and the OS page cache serves reads as well.
 constexpr const char* writer_pragmas =
     "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
-    "PRAGMA mmap_size = 1073741824; PRAGMA journal_size_limit = 67108864;";
+    "PRAGMA mmap_size = 0; PRAGMA journal_size_limit = 67108864;";
 constexpr const char* reader_pragmas =
-    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;"
-    "PRAGMA mmap_size = 1073741824; PRAGMA query_only = 1;";
+    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;"
+    "PRAGMA mmap_size = 0; PRAGMA query_only = 1;";
 
 // WAL checkpoints: once the WAL holds checkpoint_wal_pages, a thread with a connection of its own copies it
 // into the database while the writer goes on. The WAL restarts from its beginning only after a checkpoint
