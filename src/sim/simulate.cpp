@@ -142,7 +142,8 @@ std::vector<planned_event> plan_call(std::mt19937_64& rng, std::uint64_t n, std:
 }
 
 struct stats {
-  std::uint64_t calls = 0, events = 0, requests = 0, failed_requests = 0, refused_events = 0, transport_errors = 0;
+  std::uint64_t calls = 0, events = 0, requests = 0, failed_requests = 0, refused_events = 0, transport_errors = 0,
+                retries = 0;
   std::vector<double> latencies_ms;
   std::map<int, std::uint64_t> codes;
 };
@@ -266,6 +267,7 @@ int run(const options& o) {
     beast::flat_buffer buffer;
     bool connected = false;
     asio::steady_timer idle(ioc);
+    int attempts = 0;  // of the batch at the front, after internal errors
     while (generating || !ready.empty()) {
       if (ready.empty()) {
         idle.expires_after(std::chrono::milliseconds(2));
@@ -319,6 +321,14 @@ int run(const options& o) {
           if (auto* rf = d->as_object().if_contains("refused"); rf && rf->is_int64()) st.refused_events += rf->as_int64();
         }
       }
+      // 101001 is "safe to retry" (events are idempotent): a well-behaved client sends the batch again.
+      if (code == 101001 && attempts < 3) {
+        ++st.retries;
+        ready.push_front(req.body());
+        ++attempts;
+        continue;
+      }
+      attempts = 0;
       ++st.codes[code];
       if (code != 0) ++st.failed_requests;
     }
@@ -349,9 +359,10 @@ int run(const options& o) {
   std::printf("simulate: %s mode, %.1f s\n", o.mode.c_str(), secs);
   std::printf("  calls     %llu (%.0f/s)\n", static_cast<unsigned long long>(st.calls), static_cast<double>(st.calls) / secs);
   std::printf("  events    %llu (%.0f/s)\n", static_cast<unsigned long long>(st.events), static_cast<double>(st.events) / secs);
-  std::printf("  requests  %llu, failed %llu, transport errors %llu, events refused %llu\n",
+  std::printf("  requests  %llu, failed %llu, retried after 101001 %llu, transport errors %llu, events refused %llu\n",
               static_cast<unsigned long long>(st.requests), static_cast<unsigned long long>(st.failed_requests),
-              static_cast<unsigned long long>(st.transport_errors), static_cast<unsigned long long>(st.refused_events));
+              static_cast<unsigned long long>(st.retries), static_cast<unsigned long long>(st.transport_errors),
+              static_cast<unsigned long long>(st.refused_events));
   std::printf("  latency   p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", percentile(st.latencies_ms, 0.5),
               percentile(st.latencies_ms, 0.99), percentile(st.latencies_ms, 1.0));
   for (auto& [code, n] : st.codes) std::printf("  errorCode %d: %llu\n", code, static_cast<unsigned long long>(n));

@@ -28,7 +28,7 @@ using buckets::span_count;
 // Connection settings. The page cache is per connection: the writer gets a big one, readers smaller ones.
 // No mmap: mapped database pages count as resident memory, and the OS page cache serves reads as well.
 constexpr const char* writer_pragmas =
-    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -131072; PRAGMA temp_store = MEMORY;"
     "PRAGMA mmap_size = 0; PRAGMA journal_size_limit = 67108864;";
 constexpr const char* reader_pragmas =
     "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;"
@@ -40,7 +40,7 @@ constexpr const char* reader_pragmas =
 // does; so at hard_wal_pages the writer copies the remainder (what was written since the last background
 // pass) itself, and the WAL restarts. This bounds the WAL and keeps most checkpoint work off the writer.
 constexpr int checkpoint_wal_pages = 1000;  // 4 MiB of 4 KiB pages
-constexpr int hard_wal_pages = 16384;       // 64 MiB
+constexpr int hard_wal_pages = 8192;        // 32 MiB: bounds the writer's own checkpoint pause
 
 // Offset pages at least this deep are located through the count buckets instead of skipping rows.
 constexpr std::uint64_t offset_seek_threshold = 512;
