@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <exception>
 #include <future>
@@ -734,7 +736,11 @@ class sqlite_store final : public store {
     if (wal_pages < checkpoint_wal_pages) return SQLITE_OK;
     if (wal_pages >= hard_wal_pages) {
       // PASSIVE: never waits; SQLITE_BUSY (the checkpointer is at it) is harmless, the next commit retries.
+      const auto t0 = std::chrono::steady_clock::now();
       sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      s->writer_checkpoint_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now() - t0)
+                                     .count();
       return SQLITE_OK;
     }
     std::lock_guard lock(s->checkpoint_mu_);
@@ -797,6 +803,8 @@ class sqlite_store final : public store {
     group_state g;
     std::vector<result<void>> outcomes;
     outcomes.reserve(group.size());
+    using clk = std::chrono::steady_clock;
+    const auto t0 = clk::now();
     if (auto r = run_simple(*writer_, "BEGIN IMMEDIATE"); !r) g.failure = r.error();
     for (auto& u : group) {
       if (g.failure) break;
@@ -804,8 +812,20 @@ class sqlite_store final : public store {
     }
     if (!g.failure) write_live(g);
     if (!g.failure) write_counts(g.deltas, g.failure);
+    const auto t1 = clk::now();
+    writer_checkpoint_ms_ = 0;
     if (!g.failure) {
-      if (auto r = run_simple(*writer_, "COMMIT"); !r) {
+      auto commit = run_simple(*writer_, "COMMIT");
+      const auto t2 = clk::now();
+      auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+      if (ms(t2 - t0) >= 1000) {
+        // Operators need to see a stall: every queued request waits for it.
+        std::fprintf(stderr,
+                     "callrec: store: slow commit: %zu updates, staging %lld ms, commit %lld ms (checkpoint %lld ms)\n",
+                     group.size(), static_cast<long long>(ms(t1 - t0)), static_cast<long long>(ms(t2 - t1)),
+                     static_cast<long long>(writer_checkpoint_ms_));
+      }
+      if (auto& r = commit; !r) {
         g.failure = r.error();
       } else {
         commit_gen_.fetch_add(1, std::memory_order_release);  // before any `done`: readers take a new snapshot
@@ -1129,6 +1149,7 @@ class sqlite_store final : public store {
   std::mutex readers_mu_;
   std::vector<reader_slot> idle_readers_;
   std::atomic<std::uint64_t> commit_gen_{0};  // bumped after every write commit
+  std::int64_t writer_checkpoint_ms_ = 0;     // the writer's own checkpoint in the last commit (writer thread)
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
