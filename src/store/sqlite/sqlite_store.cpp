@@ -700,6 +700,8 @@ class sqlite_store final : public store {
   void release_reader(reader_slot slot) {
     // A transaction open without our knowing (a failed ROLLBACK) would pin an old snapshot: drop that one.
     if (!slot.open && !sqlite3_get_autocommit(slot.conn->handle())) return;
+    // A snapshot that a commit made stale is ended now rather than held in the pool (it would pin the WAL).
+    if (slot.open && slot.gen != commit_gen_.load(std::memory_order_acquire)) slot.end_snapshot();
     std::lock_guard lock(readers_mu_);
     idle_readers_.push_back(std::move(slot));
   }
@@ -733,6 +735,10 @@ class sqlite_store final : public store {
   // Called by SQLite on the writer thread after each commit, with the WAL's size in pages.
   static int on_commit(void* self, sqlite3* db, const char*, int wal_pages) {
     auto* s = static_cast<sqlite_store*>(self);
+    // Readers see this commit from their next use on, and idle ones let go of their old snapshots now: a
+    // snapshot left open pins the WAL, which then can neither be fully checkpointed nor restart.
+    s->commit_gen_.fetch_add(1, std::memory_order_release);
+    s->end_stale_snapshots();
     if (wal_pages < checkpoint_wal_pages) return SQLITE_OK;
     if (wal_pages >= hard_wal_pages) {
       // PASSIVE: never waits; SQLITE_BUSY (the checkpointer is at it) is harmless, the next commit retries.
@@ -756,6 +762,12 @@ class sqlite_store final : public store {
     for (;;) {
       checkpoint_cv_.wait(lock, [&] { return checkpoint_wanted_ || checkpoint_stop_; });
       if (checkpoint_stop_) return;
+      // At most a few passes a second: each pass walks the whole WAL index and allocates an iterator of its
+      // size, so back-to-back passes after every commit cost more than they copy.
+      if (checkpoint_stop_ || checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(100),
+                                                      [&] { return checkpoint_stop_; })) {
+        return;
+      }
       checkpoint_wanted_ = false;
       checkpoint_running_ = true;
       lock.unlock();
