@@ -61,6 +61,17 @@ bool serving(std::uint16_t port) {
   }
 }
 
+// The child runs on the real clock.
+std::int64_t wall_now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string real_time_target(const std::string& api) {
+  return "/v1/" + api + "?sdkappid=" + std::to_string(app_id) + "&identifier=administrator&usersig=" +
+         auth::make_usersig(app_key, app_id, "administrator", wall_now_s(), 3600) + "&random=1&contenttype=json";
+}
+
 TEST(crash, acknowledged_events_survive_sigkill) {
   auto dir = fresh_dir("crash");
   const auto port = free_port();
@@ -69,13 +80,7 @@ TEST(crash, acknowledged_events_survive_sigkill) {
     child_server srv(dir, port);
     ASSERT_TRUE(eventually([&] { return serving(port); }));
     client cli(port);
-    const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count();
-    const std::string target = "/v1/events/report?sdkappid=" + std::to_string(app_id) +
-                               "&identifier=administrator&usersig=" +
-                               auth::make_usersig(app_key, app_id, "administrator", now_ms / 1000, 3600) +
-                               "&random=1&contenttype=json";
+    const std::string target = real_time_target("events/report");
     for (int b = 0; b < batches; ++b) {
       json::array evs;
       for (int i = 0; i < 10; ++i) {
@@ -92,14 +97,8 @@ TEST(crash, acknowledged_events_survive_sigkill) {
   child_server again(dir, port);
   ASSERT_TRUE(eventually([&] { return serving(port); }));
   client cli(port);
-  const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
-  const std::string target = "/v1/records/get_records_by_filter?sdkappid=" + std::to_string(app_id) +
-                             "&identifier=administrator&usersig=" +
-                             auth::make_usersig(app_key, app_id, "administrator", now_s, 3600) +
-                             "&random=1&contenttype=json";
-  auto a = cli.post(target, "{\"startTimestamp\": " + std::to_string(now_s - 3600) + "}");
+  auto a = cli.post(real_time_target("records/get_records_by_filter"),
+                    "{\"startTimestamp\": " + std::to_string(wall_now_s() - 3600) + "}");
   ASSERT_EQ(a.code(), 0) << a.body;
   EXPECT_EQ(a.data().at("totalNum").as_int64(), batches * 10);
   again.kill_now();
