@@ -134,6 +134,17 @@ batch_entry parse_event(const json::value& v, bool is_admin, std::string_view id
 
 namespace {
 
+// Marks a touched live call for writing: its record if it ended, else its state with the next deadline.
+void settle(call_slot& s, std::uint32_t sdkappid, const calls::call_settings& settings, obs::metrics& metrics) {
+  s.changed = true;
+  if (calls::ended(*s.state)) {
+    s.finished = calls::to_record(*s.state, sdkappid);
+    metrics.records_written.add();
+  } else {
+    s.deadline_ms = calls::next_deadline_ms(*s.state, settings);
+  }
+}
+
 // The work handed to the store thread. Owned jointly so a request that gave up (deadline) leaves it valid.
 struct batch_work {
   std::vector<batch_entry> entries;
@@ -157,14 +168,7 @@ struct batch_work {
     }
     for (auto& s : slots) {
       // Persist every touched live call: timers may have advanced it even when its events were refused.
-      if (!s.state) continue;
-      s.changed = true;
-      if (calls::ended(*s.state)) {
-        s.finished = calls::to_record(*s.state, sdkappid);
-        metrics->records_written.add();
-      } else {
-        s.deadline_ms = calls::next_deadline_ms(*s.state, settings);
-      }
+      if (s.state) settle(s, sdkappid, settings, *metrics);
     }
   }
 };
@@ -266,13 +270,7 @@ std::size_t ingest::fire_due_timers(std::int64_t now_ms,
           ++advanced;
           metrics_.timers_fired.add();
         }
-        s.changed = true;  // also rewrites a deadline that was stale in the store's index
-        if (calls::ended(*s.state)) {
-          s.finished = calls::to_record(*s.state, app);
-          metrics_.records_written.add();
-        } else {
-          s.deadline_ms = calls::next_deadline_ms(*s.state, cs);
-        }
+        settle(s, app, cs, metrics_);  // also rewrites a deadline that was stale in the store's index
       }
     };
     store_.update_calls(app, std::move(ids), fn, [promise](result<void> r) { promise->set_value(std::move(r)); });

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "auth/base64.h"
+#include "core/json_text.h"
 
 namespace callrec::auth {
 namespace {
@@ -455,47 +456,6 @@ result<usersig_claims> decode(std::string_view token, std::string* signed_conten
   }
   return usersig_claims{std::string(id_text), static_cast<std::uint32_t>(appid_field.value), time_field.value,
                         expire_field.value, std::move(userbuf_bytes)};
-}
-
-// Appends `s` as a JSON string the way JavaScript's JSON.stringify writes it (the npm generator's bytes).
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\b':
-        out.append("\\b");
-        break;
-      case '\f':
-        out.append("\\f");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      default:
-        if (c < 0x20) {
-          out.append("\\u00");
-          out.push_back(hex[c >> 4]);
-          out.push_back(hex[c & 15]);
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
-  out.push_back('"');
 }
 
 // zlib deflate at the default level (as the generators use), with a per-thread stream: deflateInit allocates and

@@ -6,7 +6,8 @@
 
 namespace callrec {
 
-// Appends s as a JSON string literal, quotes included; control characters are escaped.
+// Appends s as a JSON string literal, quotes included, escaped exactly as JavaScript's JSON.stringify does
+// (the UserSig generators' bytes depend on it).
 void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace callrec
