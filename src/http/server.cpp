@@ -218,6 +218,7 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
   const auto idle = std::chrono::seconds(options_.limits.idle_timeout_sec);
   const auto request_timeout = std::chrono::seconds(options_.limits.request_timeout_sec);
   std::string head;
+  incoming_request in;
 
   for (;;) {
     conn->busy = false;
@@ -232,9 +233,41 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
     conn->busy = true;
     // From the first byte, the whole request must arrive within request_timeout (slowloris).
     conn->deadline = steady::now() + request_timeout;
-    request_parser parser;
-    configure_parser(parser, options_.limits);
-    auto [hec, hn] = co_await bhttp::async_read_header(sock, buffer, parser, use_tuple);
+    in.clear();
+    request_reader parser(in, options_.limits);
+    // Parses what the buffer holds and reads more until the request is complete. Driving the parser by hand
+    // (rather than through Beast's composed read) keeps a request that arrived whole free of any extra
+    // completion hop. Returns the read's error (the connection is then dropped) or the parser's.
+    bool continue_sent = false;
+    boost::system::error_code pec, rec;
+    while (!parser.is_done()) {
+      if (buffer.size() > 0) {
+        const std::size_t n = parser.put(buffer.data(), pec);
+        buffer.consume(n);
+        if (!pec) {
+          if (parser.is_header_done() && !parser.is_done() && in.expect_continue && !continue_sent) {
+            static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+            continue_sent = true;
+            auto [cec, cn] = co_await asio::async_write(sock, asio::buffer(cont), use_tuple);
+            if (cec) {
+              rec = cec;
+              break;
+            }
+          }
+          if (n > 0 || parser.is_done()) continue;
+        } else if (pec == bhttp::error::need_more) {
+          pec = {};
+        } else {
+          break;
+        }
+      }
+      auto [ec, n] = co_await sock.async_read_some(buffer.prepare(16 * 1024), use_tuple);
+      if (ec) {
+        rec = ec;
+        break;
+      }
+      buffer.commit(n);
+    }
     std::optional<std::string> rejection;
     auto reject = [&](unsigned status, std::string_view message) {
       std::string body = "{\"errorCode\":70001,\"errorMessage\":";
@@ -245,50 +278,26 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
       out += body;
       rejection = std::move(out);
     };
-    if (hec) {
+    if (rec) break;  // closed, reset or too slow: nothing sensible to answer
+    if (pec) {
       metrics_.http_errors.add();
-      if (conn->timed_out) {
-        // too slow: nothing sensible to answer
-      } else if (hec == bhttp::error::header_limit) {
+      if (pec == bhttp::error::header_limit) {
         reject(431, "request header exceeds " + std::to_string(options_.limits.max_header_bytes) + " bytes");
-      } else if (hec == bhttp::error::body_limit) {
+      } else if (pec == bhttp::error::body_limit) {
         reject(413, "request body exceeds " + std::to_string(options_.limits.max_body_bytes) + " bytes");
-      } else if (hec != asio::error::eof && hec != bhttp::error::end_of_stream &&
-                 hec != asio::error::connection_reset && hec != asio::error::operation_aborted) {
-        reject(400, "malformed HTTP request: " + hec.message());
+      } else {
+        reject(400, "malformed HTTP request: " + pec.message());
       }
-    } else {
-      auto& h = parser.get();
-      if (!parser.is_done() && beast::iequals(h[bhttp::field::expect], "100-continue")) {
-        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-        auto [cec, cn] = co_await asio::async_write(sock, asio::buffer(cont), use_tuple);
-        if (cec) break;
-      }
-      if (!parser.is_done()) {
-        auto [bec, bn] = co_await bhttp::async_read(sock, buffer, parser, use_tuple);
-        if (bec) {
-          metrics_.http_errors.add();
-          if (bec == bhttp::error::body_limit && !conn->timed_out) {
-            reject(413, "request body exceeds " + std::to_string(options_.limits.max_body_bytes) + " bytes");
-          } else {
-            break;  // timeout or broken connection: nothing sensible to answer
-          }
-        }
-      }
-    }
-    if (rejection) {
       conn->deadline = steady::now() + request_timeout;
       conn->timed_out = false;
       co_await asio::async_write(sock, asio::buffer(*rejection), use_tuple);
       break;
     }
-    if (hec) break;
 
-    auto& msg = parser.get();
     request req;
-    req.verb = to_method(msg.method());
-    req.target = std::string_view(msg.target().data(), msg.target().size());
-    req.body = msg.body();
+    req.verb = to_method(in.verb);
+    req.target = in.target;
+    req.body = in.body;
     req.remote = remote;
     reply rep;
     bool failed = false;
@@ -304,10 +313,10 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
       rep.content_type = "application/json";
       rep.body = "{\"errorCode\":101001,\"errorMessage\":\"internal error\"}";
     }
-    const bool keep = msg.keep_alive() && !stopping_ && !failed;
+    const bool keep = parser.keep_alive() && !stopping_ && !failed;
     head.clear();
     const bool head_only = req.verb == method::head;
-    append_head(head, rep.status, rep.content_type, rep.request_id, rep.body.size(), keep, msg.version() == 10);
+    append_head(head, rep.status, rep.content_type, rep.request_id, rep.body.size(), keep, in.version == 10);
     std::array<asio::const_buffer, 2> bufs{asio::buffer(head),
                                            head_only ? asio::const_buffer() : asio::buffer(rep.body)};
     conn->deadline = steady::now() + request_timeout;  // a reader that stops reading is cut off too
