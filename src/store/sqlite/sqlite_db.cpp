@@ -17,6 +17,7 @@ result<std::unique_ptr<connection>> connection::open(const std::string& path, in
 }
 
 connection::~connection() {
+  by_address_.clear();
   cache_.clear();  // statements must be finalized before the connection closes
   sqlite3_close(db_);
 }
@@ -44,12 +45,22 @@ sqlite3_stmt* connection::cached(std::string_view sql) {
   return s;
 }
 
+sqlite3_stmt* connection::cached_static(const char* sql) {
+  for (const auto& [text, stmt] : by_address_) {
+    if (text == sql) return stmt;
+  }
+  sqlite3_stmt* s = cached(std::string_view(sql));
+  // Bounded: were a compiler to give one literal several addresses, the list would not grow without end.
+  if (s && by_address_.size() < 64) by_address_.emplace_back(sql, s);
+  return s;
+}
+
 callrec::error connection::last_error(std::string_view what) const {
   return make_error(errc::internal, "storage failure (" + std::string(what) + "): " + sqlite3_errmsg(db_));
 }
 
 result<std::int64_t> connection::query_int(const char* sql) {
-  sqlite3_stmt* s = cached(sql);
+  sqlite3_stmt* s = cached_static(sql);
   if (!s) return last_error("prepare");
   stmt_use q(s);
   int rc = q.step();

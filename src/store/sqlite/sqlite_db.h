@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 
@@ -72,6 +74,9 @@ class connection {
   // A prepared statement from this connection's cache (prepared on first use); nullptr on failure,
   // then last_error() says why.
   sqlite3_stmt* cached(std::string_view sql);
+  // The same for SQL text with static storage duration (a literal or a constant), found by its address:
+  // no hashing of the text on the hot paths.
+  sqlite3_stmt* cached_static(const char* sql);
   // The error of the last failed call on this connection, for an errc::internal message.
   callrec::error last_error(std::string_view what) const;
   // Runs a query returning one integer (0 when no row).
@@ -85,6 +90,7 @@ class connection {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, stmt_ptr, text_hash, std::equal_to<>> cache_;
+  std::vector<std::pair<const char*, sqlite3_stmt*>> by_address_;  // statements owned by cache_
 };
 
 }  // namespace callrec::sqlite

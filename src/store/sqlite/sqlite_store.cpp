@@ -495,7 +495,7 @@ class sqlite_store final : public store {
   // Loads the live calls and the record count, then starts the writer thread.
   result<void> start() {
     {
-      sqlite3_stmt* s = writer_->cached("SELECT sdkappid, call_id, state, deadline_ms FROM live_calls");
+      sqlite3_stmt* s = writer_->cached_static("SELECT sdkappid, call_id, state, deadline_ms FROM live_calls");
       if (!s) return writer_->last_error("prepare");
       stmt_use q(s);
       int rc;
@@ -535,7 +535,7 @@ class sqlite_store final : public store {
     if (!lease) return std::move(lease).error();
     if (auto r = lease->snapshot(commit_gen_); !r) return std::move(r).error();
     connection& db = *lease->conn;
-    sqlite3_stmt* s = db.cached(get_record_sql());
+    sqlite3_stmt* s = db.cached_static(get_record_sql());
     if (!s) return db.last_error("prepare");
     stmt_use q(s);
     q.bind(1, static_cast<std::int64_t>(sdkappid));
@@ -715,14 +715,14 @@ class sqlite_store final : public store {
     }
   }
 
-  static std::string_view get_record_sql() {
+  static const char* get_record_sql() {
     static const std::string sql =
         "SELECT " + std::string(record_columns) + " FROM records r WHERE r.sdkappid = ? AND r.call_id = ?";
-    return sql;
+    return sql.c_str();
   }
 
-  static result<void> run_simple(connection& db, const char* sql) {
-    sqlite3_stmt* s = db.cached(sql);
+  static result<void> run_simple(connection& db, const char* sql) {  // sql: a literal
+    sqlite3_stmt* s = db.cached_static(sql);
     if (!s) return db.last_error("prepare");
     stmt_use q(s);
     if (q.step() != SQLITE_DONE) return db.last_error(sql);
@@ -949,7 +949,7 @@ class sqlite_store final : public store {
   }
 
   result<bool> record_exists(std::uint32_t sdkappid, std::string_view call_id) {
-    sqlite3_stmt* s = writer_->cached(sql_record_exists);
+    sqlite3_stmt* s = writer_->cached_static(sql_record_exists);
     if (!s) return writer_->last_error("prepare");
     stmt_use q(s);
     q.bind(1, static_cast<std::int64_t>(sdkappid));
@@ -964,7 +964,7 @@ class sqlite_store final : public store {
   result<void> insert_record(const call_record& r, group_state& g) {
     const auto app = static_cast<std::int64_t>(r.sdkappid);
     {
-      sqlite3_stmt* s = writer_->cached(sql_insert_record);
+      sqlite3_stmt* s = writer_->cached_static(sql_insert_record);
       if (!s) return writer_->last_error("prepare");
       std::string callees = join_callees(r.callees);
       stmt_use q(s);
@@ -982,7 +982,7 @@ class sqlite_store final : public store {
       if (q.step() != SQLITE_DONE) return writer_->last_error("insert record");
       if (sqlite3_changes(writer_->handle()) == 0) return {};  // the first record of the call stays
     }
-    sqlite3_stmt* s = writer_->cached(sql_insert_participant);
+    sqlite3_stmt* s = writer_->cached_static(sql_insert_participant);
     if (!s) return writer_->last_error("prepare");
     // The caller first: a caller who is also listed as a callee keeps is_caller.
     auto add_participant = [&](const std::string& user, bool is_caller) -> result<void> {
@@ -1007,8 +1007,8 @@ class sqlite_store final : public store {
 
   // Writes the final live state of every call the group changed, once per call.
   void write_live(group_state& g) {
-    sqlite3_stmt* up = writer_->cached(sql_upsert_live);
-    sqlite3_stmt* del = writer_->cached(sql_delete_live);
+    sqlite3_stmt* up = writer_->cached_static(sql_upsert_live);
+    sqlite3_stmt* del = writer_->cached_static(sql_delete_live);
     if (!up || !del) {
       g.failure = writer_->last_error("prepare");
       return;
@@ -1045,8 +1045,8 @@ class sqlite_store final : public store {
   }
 
   void write_counts(const count_deltas& deltas, std::optional<callrec::error>& failure) {
-    sqlite3_stmt* up = writer_->cached(sql_upsert_count);
-    sqlite3_stmt* del = writer_->cached(sql_delete_empty_count);
+    sqlite3_stmt* up = writer_->cached_static(sql_upsert_count);
+    sqlite3_stmt* del = writer_->cached_static(sql_delete_empty_count);
     if (!up || !del) {
       failure = writer_->last_error("prepare");
       return;
@@ -1100,7 +1100,7 @@ class sqlite_store final : public store {
     };
     std::vector<victim> victims;
     {
-      sqlite3_stmt* s = writer_->cached(sql_purge_select);
+      sqlite3_stmt* s = writer_->cached_static(sql_purge_select);
       if (!s) return fail(writer_->last_error("prepare"));
       stmt_use q(s);
       q.bind(1, app);
@@ -1120,8 +1120,8 @@ class sqlite_store final : public store {
       }
       if (rc != SQLITE_DONE) return fail(writer_->last_error("purge"));
     }
-    sqlite3_stmt* del_rec = writer_->cached(sql_delete_record);
-    sqlite3_stmt* del_part = writer_->cached(sql_delete_participant);
+    sqlite3_stmt* del_rec = writer_->cached_static(sql_delete_record);
+    sqlite3_stmt* del_part = writer_->cached_static(sql_delete_participant);
     if (!del_rec || !del_part) return fail(writer_->last_error("prepare"));
     count_deltas deltas;
     for (const auto& v : victims) {
@@ -1195,7 +1195,7 @@ result<std::unique_ptr<store>> open_sqlite_store(const sqlite_store_options& opt
   connection& db = **writer;
   if (auto r = db.exec(writer_pragmas); !r) return r.error();
   {
-    sqlite3_stmt* s = db.cached("PRAGMA journal_mode = WAL");
+    sqlite3_stmt* s = db.cached_static("PRAGMA journal_mode = WAL");
     if (!s) return db.last_error("journal mode");
     stmt_use q(s);
     if (q.step() != SQLITE_ROW || q.text(0) != "wal") {
