@@ -225,8 +225,11 @@ asio::awaitable<result<std::vector<batch_entry>>> ingest::report(std::uint32_t s
   if (!ids.empty()) {
     // Named arguments, awaitable made first: GCC 12 destroys temporaries of a co_await expression twice.
     store::update_fn fn = [work](std::vector<call_slot>& slots) { work->apply(slots); };
+    const auto queued = std::chrono::steady_clock::now();
     auto pending = await_update(store_, sdkappid, std::move(ids), std::move(fn), timeout);
     auto r = co_await std::move(pending);
+    metrics_.store_commit_seconds.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - queued).count());
     if (!r) {
       // Explicit result objects: GCC 12 double-destroys implicitly converted co_return operands.
       result<std::vector<batch_entry>> failed(r.error());

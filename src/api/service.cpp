@@ -26,6 +26,14 @@ result<void> service::start() {
     auto s = store_->stats();
     return s ? static_cast<double>(s->records) : 0.0;
   });
+  metrics_.add_counter("callrec_store_commits_total", "Store write transactions.", [this] {
+    auto s = store_->stats();
+    return s ? static_cast<double>(s->commits) : 0.0;
+  });
+  metrics_.add_counter("callrec_store_commit_updates_total", "Updates grouped into store commits.", [this] {
+    auto s = store_->stats();
+    return s ? static_cast<double>(s->committed_updates) : 0.0;
+  });
   http::server_options ho;
   ho.host = cfg_.listen_host;
   ho.port = cfg_.listen_port;

@@ -88,7 +88,11 @@ void metrics::request(api_id api, int error_code, double seconds) noexcept {
 }
 
 void metrics::add_gauge(std::string name, std::string help, std::function<double()> read) {
-  gauges_.push_back({std::move(name), std::move(help), std::move(read)});
+  gauges_.push_back({std::move(name), std::move(help), std::move(read), "gauge"});
+}
+
+void metrics::add_counter(std::string name, std::string help, std::function<double()> read) {
+  gauges_.push_back({std::move(name), std::move(help), std::move(read), "counter"});
 }
 
 std::string metrics::render() const {
@@ -137,15 +141,15 @@ std::string metrics::render() const {
   emit_counter("callrec_connections_accepted_total", "TCP connections accepted.", connections_accepted);
   emit_counter("callrec_connections_rejected_total", "Connections refused over the limit.", connections_rejected);
   emit_counter("callrec_http_errors_total", "Malformed HTTP requests and timed-out connections.", http_errors);
-  emit_counter("callrec_store_commits_total", "Store write transactions.", store_commits);
-  emit_counter("callrec_store_commit_updates_total", "Updates grouped into store commits.", store_commit_updates);
   out += "# HELP callrec_store_commit_seconds Time from queueing an update to its durable commit.\n"
          "# TYPE callrec_store_commit_seconds histogram\n";
   store_commit_seconds.render(out, "callrec_store_commit_seconds", "");
   out += "# HELP callrec_store_read_seconds Store read latency.\n# TYPE callrec_store_read_seconds histogram\n";
   store_read_seconds.render(out, "callrec_store_read_seconds", "");
   for (const auto& g : gauges_) {
-    out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " gauge\n" + g.name + " ";
+    out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " ";
+    out += g.type;
+    out += "\n" + g.name + " ";
     append_number(out, g.read());
     out += '\n';
   }

@@ -50,10 +50,10 @@ class metrics {
   counter timers_fired, records_written, records_purged;
   counter connections_accepted, connections_rejected, http_errors;
   histogram store_commit_seconds, store_read_seconds;
-  counter store_commits, store_commit_updates;
 
-  // Gauges read at render time (e.g. live calls from the store).
+  // Values read at render time from their owner (e.g. live calls and commits from the store).
   void add_gauge(std::string name, std::string help, std::function<double()> read);
+  void add_counter(std::string name, std::string help, std::function<double()> read);
 
   std::string render() const;
 
@@ -64,6 +64,7 @@ class metrics {
   struct gauge {
     std::string name, help;
     std::function<double()> read;
+    std::string_view type;  // "gauge" or "counter"
   };
   std::vector<gauge> gauges_;
 };

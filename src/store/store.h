@@ -37,6 +37,8 @@ struct due_call {
 struct store_stats {
   std::uint64_t records = 0;
   std::uint64_t live_calls = 0;
+  std::uint64_t commits = 0;          // write transactions committed
+  std::uint64_t committed_updates = 0;  // update_calls() jobs they carried (group commit: several each)
 };
 
 // Thread-safe. Reads may be called from any thread and return quickly. update_calls is asynchronous:

@@ -93,6 +93,10 @@ TEST_F(events_test, duplicates_and_late_events_are_ignored_and_counted) {
   EXPECT_EQ(get_record("d1").data(), first.data());
   auto m = cli.get("/metrics");
   EXPECT_NE(m.body.find("callrec_events_total{outcome=\"late\"} 2"), std::string::npos);
+  // Both reports were committed (each alone: nothing else was queued), and their latency observed.
+  EXPECT_NE(m.body.find("callrec_store_commits_total 2\n"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("callrec_store_commit_updates_total 2\n"), std::string::npos);
+  EXPECT_NE(m.body.find("callrec_store_commit_seconds_count 2\n"), std::string::npos);
 
   ASSERT_EQ(report({ev("d2", "start_call", {{"userId", "alice"}, {"callees", json::array{"bob"}}, {"eventId", "x"}})})
                 .code(),

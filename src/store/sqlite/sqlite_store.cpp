@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -607,7 +608,8 @@ class sqlite_store final : public store {
   }
 
   result<store_stats> stats() override {
-    return store_stats{records_.load(std::memory_order_relaxed), live_count_.load(std::memory_order_relaxed)};
+    return store_stats{records_.load(std::memory_order_relaxed), live_count_.load(std::memory_order_relaxed),
+                       commits_.load(std::memory_order_relaxed), committed_updates_.load(std::memory_order_relaxed)};
   }
 
   result<void> ping() override {
@@ -854,6 +856,8 @@ class sqlite_store final : public store {
       }
     } else {
       records_.fetch_add(static_cast<std::uint64_t>(g.records_added), std::memory_order_relaxed);
+      commits_.fetch_add(1, std::memory_order_relaxed);
+      committed_updates_.fetch_add(group.size(), std::memory_order_relaxed);
     }
     live_count_.store(live_.size(), std::memory_order_relaxed);
     for (std::size_t i = 0; i < group.size(); ++i) {
@@ -1180,6 +1184,7 @@ class sqlite_store final : public store {
 
   live_map live_;  // writer thread only (and start())
   std::atomic<std::uint64_t> records_{0};
+  std::atomic<std::uint64_t> commits_{0}, committed_updates_{0};
   std::atomic<std::uint64_t> live_count_{0};
 };
 
@@ -1194,6 +1199,7 @@ result<std::unique_ptr<store>> open_sqlite_store(const sqlite_store_options& opt
   if (!writer) return std::move(writer).error();
   connection& db = **writer;
   if (auto r = db.exec(writer_pragmas); !r) return r.error();
+  if (const char* ps = std::getenv("CALLREC_PAGE_SIZE")) (void)db.exec((std::string("PRAGMA page_size = ") + ps).c_str());  // EXPERIMENT
   {
     sqlite3_stmt* s = db.cached_static("PRAGMA journal_mode = WAL");
     if (!s) return db.last_error("journal mode");
