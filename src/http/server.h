@@ -14,6 +14,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "config/config.h"
 #include "core/error.h"
@@ -72,6 +73,7 @@ class server {
   boost::asio::awaitable<void> accept_loop(std::size_t index);
   boost::asio::awaitable<void> sweep_loop(std::size_t index);
   boost::asio::awaitable<void> session(std::size_t index, std::shared_ptr<connection> conn);
+  void start_session(std::size_t index, boost::asio::ip::tcp::socket sock);
 
   server_options options_;
   handler handler_;
