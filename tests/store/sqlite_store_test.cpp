@@ -125,6 +125,57 @@ TEST_F(sqlite_store_test, refuses_a_newer_schema) {
   EXPECT_NE(s.error().message.find("newer"), std::string::npos) << s.error().message;
 }
 
+TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
+  // A store as version 1 left it: records_by_call was UNIQUE on (sdkappid, call_id) only.
+  std::filesystem::create_directories(dir_);
+  const auto db = dir_ / "v1.db";
+  exec(db, R"sql(
+    CREATE TABLE records (sdkappid INTEGER NOT NULL, start_ts INTEGER NOT NULL, call_id TEXT NOT NULL,
+      media INTEGER NOT NULL, call_type INTEGER NOT NULL, result INTEGER NOT NULL, room_id TEXT NOT NULL,
+      accept_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, caller TEXT NOT NULL, callees TEXT NOT NULL,
+      PRIMARY KEY (sdkappid, start_ts, call_id)) WITHOUT ROWID;
+    CREATE UNIQUE INDEX records_by_call ON records (sdkappid, call_id);
+    CREATE INDEX records_by_room ON records (sdkappid, room_id, start_ts, call_id);
+    CREATE TABLE participants (sdkappid INTEGER NOT NULL, user_id TEXT NOT NULL, start_ts INTEGER NOT NULL,
+      call_id TEXT NOT NULL, is_caller INTEGER NOT NULL, PRIMARY KEY (sdkappid, user_id, start_ts, call_id))
+      WITHOUT ROWID;
+    CREATE TABLE record_counts (sdkappid INTEGER NOT NULL, span_s INTEGER NOT NULL, bucket INTEGER NOT NULL,
+      result INTEGER NOT NULL, call_type INTEGER NOT NULL, media INTEGER NOT NULL, n INTEGER NOT NULL,
+      PRIMARY KEY (sdkappid, span_s, bucket, result, call_type, media)) WITHOUT ROWID;
+    CREATE TABLE live_calls (sdkappid INTEGER NOT NULL, call_id TEXT NOT NULL, state BLOB NOT NULL,
+      deadline_ms INTEGER, PRIMARY KEY (sdkappid, call_id)) WITHOUT ROWID;
+    CREATE INDEX live_calls_by_deadline ON live_calls (deadline_ms, sdkappid, call_id) WHERE deadline_ms IS NOT NULL;
+    INSERT INTO records VALUES (1400000001, 1700000000, 'old-call', 1, 0, 1, 'room', 1700000005, 1700000060,
+                                'alice', 'bob carol');
+    PRAGMA user_version = 1;
+  )sql");
+  {
+    auto s = open_store(store_options{"sqlite:" + db.string()});
+    ASSERT_TRUE(s) << s.error().message;
+    auto got = (*s)->get_record(1400000001, "old-call");
+    ASSERT_TRUE(got);
+    ASSERT_TRUE(got->has_value());
+    EXPECT_EQ((*got)->caller, "alice");
+    EXPECT_EQ((*got)->callees, (std::vector<std::string>{"bob", "carol"}));
+    EXPECT_EQ((*got)->end_ts, 1700000060);
+  }
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(h,
+                               "SELECT (SELECT user_version FROM pragma_user_version), "
+                               "(SELECT sql FROM sqlite_master WHERE name = 'records_by_call')",
+                               -1, &q, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(q, 0), 2);
+  const std::string index_sql = reinterpret_cast<const char*>(sqlite3_column_text(q, 1));
+  EXPECT_EQ(index_sql.find("UNIQUE"), std::string::npos) << index_sql;
+  EXPECT_NE(index_sql.find("callees"), std::string::npos) << index_sql;  // covering
+  sqlite3_finalize(q);
+  sqlite3_close(h);
+}
+
 TEST_F(sqlite_store_test, a_failed_commit_fails_the_group_and_restores_live_state) {
   const auto db = dir_ / "x.db";
   auto opened = open_store(store_options{"sqlite:" + db.string()});

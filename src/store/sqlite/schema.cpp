@@ -5,9 +5,9 @@
 namespace callrec::sqlite {
 namespace {
 
-// Enumerations are stored as their record.h values (small integers); times as unix seconds, deadlines as
+// The current schema, for a new store. Enumerations are stored as their record.h values (small integers); times as unix seconds, deadlines as
 // unix milliseconds. Text compares bytewise (PostgreSQL: COLLATE "C"), matching the API's ordering.
-constexpr const char* schema_v1 = R"sql(
+constexpr const char* schema_current = R"sql(
 -- Ended calls, clustered by the order every query reads them in.
 CREATE TABLE records (
   sdkappid  INTEGER NOT NULL,
@@ -23,7 +23,10 @@ CREATE TABLE records (
   callees   TEXT    NOT NULL,  -- user ids in invitation order, separated by one space (ids hold no spaces)
   PRIMARY KEY (sdkappid, start_ts, call_id)
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX records_by_call ON records (sdkappid, call_id);
+-- The call id lookup (get_record_by_callId), covering: one b-tree descent answers it. Not UNIQUE (that would
+-- have to span every column): the single writer inserts a record only where none has its call id.
+CREATE INDEX records_by_call ON records (sdkappid, call_id, media, call_type, result, room_id, accept_ts, end_ts,
+                                         caller, callees);
 CREATE INDEX records_by_room ON records (sdkappid, room_id, start_ts, call_id);
 
 -- One row per distinct user (caller or callee) of each record: the userId and caller filters (a separate
@@ -61,6 +64,13 @@ CREATE TABLE live_calls (
 CREATE INDEX live_calls_by_deadline ON live_calls (deadline_ms, sdkappid, call_id) WHERE deadline_ms IS NOT NULL;
 )sql";
 
+// Version 1 -> 2: records_by_call becomes the covering index above (it was UNIQUE on (sdkappid, call_id)).
+constexpr const char* upgrade_v2 = R"sql(
+DROP INDEX records_by_call;
+CREATE INDEX records_by_call ON records (sdkappid, call_id, media, call_type, result, room_id, accept_ts, end_ts,
+                                         caller, callees);
+)sql";
+
 }  // namespace
 
 result<void> ensure_schema(connection& db) {
@@ -79,8 +89,10 @@ result<void> ensure_schema(connection& db) {
     (void)db.exec("ROLLBACK");
     return std::move(again).error();
   }
-  if (*again == 0) {
-    if (auto r = db.exec(schema_v1); !r) {
+  if (*again < schema_version) {
+    // A new store gets the whole schema; an older one, the upgrades it lacks (in this transaction).
+    const char* steps = *again == 0 ? schema_current : upgrade_v2;
+    if (auto r = db.exec(steps); !r) {
       (void)db.exec("ROLLBACK");
       return r;
     }

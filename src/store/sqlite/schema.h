@@ -8,9 +8,9 @@
 
 namespace callrec::sqlite {
 
-inline constexpr int schema_version = 1;
+inline constexpr int schema_version = 2;
 
-// Creates the schema in an empty database, accepts the current version, refuses a newer one.
+// Creates the schema in an empty database, upgrades an older version in place, refuses a newer one.
 result<void> ensure_schema(connection& db);
 
 }  // namespace callrec::sqlite

@@ -264,7 +264,7 @@ class record_search {
       case driver::user:
       case driver::caller:
         // CROSS JOIN fixes the join order in SQLite: walk the user's participations, look each record up by
-        // its primary key (named by SQLite; left to itself, the planner goes through records_by_call, one
+        // its primary key (named by SQLite; left to itself, the planner may go through records_by_call, one
         // more b-tree descent per row).
         q.add(join ? " FROM participants p CROSS JOIN records r INDEXED BY sqlite_autoindex_records_1"
                      " WHERE p.sdkappid = ?"
@@ -465,9 +465,11 @@ class record_search {
 // Writer statements
 
 constexpr const char* sql_record_exists = "SELECT 1 FROM records WHERE sdkappid = ? AND call_id = ?";
+// A call has one record: the first one stays (records_by_call is not UNIQUE; the writer is the only inserter).
 constexpr const char* sql_insert_record =
     "INSERT INTO records (sdkappid, start_ts, call_id, media, call_type, result, room_id, accept_ts, end_ts, "
-    "caller, callees) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
+    "caller, callees) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 "
+    "WHERE NOT EXISTS (SELECT 1 FROM records WHERE sdkappid = ?1 AND call_id = ?3) ON CONFLICT DO NOTHING";
 constexpr const char* sql_insert_participant =
     "INSERT INTO participants (sdkappid, user_id, start_ts, call_id, is_caller) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING";
