@@ -150,13 +150,13 @@ asio::awaitable<hub::outcome> hub::run_api(const route& r, const http::request& 
   if (!body.is_object()) co_return fail(errc::bad_body, "request body must be a JSON object");
   ctx.app = &app;
   ctx.params = std::move(*params);
-  ctx.body = std::move(body.get_object());
+  ctx.body = &body.get_object();  // a view: moving it out of the parse buffer would copy it
   co_return co_await (this->*r.fn)(ctx);
 }
 
 asio::awaitable<hub::outcome> hub::get_record_by_call_id(call_ctx& ctx) {
-  auto it = ctx.body.find("callId");
-  if (it == ctx.body.end() || it->value().is_null()) co_return fail(errc::invalid_param, "callId is required");
+  auto it = ctx.body->find("callId");
+  if (it == ctx.body->end() || it->value().is_null()) co_return fail(errc::invalid_param, "callId is required");
   if (!it->value().is_string()) co_return fail(errc::bad_body, "callId must be a string");
   std::string_view id = it->value().get_string();
   if (!valid_call_id(id)) co_return fail(errc::invalid_param, "callId must be 1..64 bytes without control characters");
@@ -166,12 +166,13 @@ asio::awaitable<hub::outcome> hub::get_record_by_call_id(call_ctx& ctx) {
   if (!rec) co_return fail(rec.error());
   if (!*rec) co_return fail(errc::not_found, "no record of call " + std::string(id) + " (or older than the retention window)");
   outcome out;
+  out.data.reserve(512);  // one record; growing from empty would reallocate five times
   append_record_json(out.data, **rec);
   co_return out;
 }
 
 asio::awaitable<hub::outcome> hub::get_records_by_filter(call_ctx& ctx) {
-  auto req = parse_filter_request(ctx.body, ctx.app->cfg.sdkappid, ctx.app->cfg.retention_days, ctx.now_ms / 1000);
+  auto req = parse_filter_request(*ctx.body, ctx.app->cfg.sdkappid, ctx.app->cfg.retention_days, ctx.now_ms / 1000);
   if (!req) co_return fail(req.error());
   record_page page;
   if (!req->empty_window) {
@@ -203,8 +204,8 @@ asio::awaitable<hub::outcome> hub::get_records_by_filter(call_ctx& ctx) {
 }
 
 asio::awaitable<hub::outcome> hub::report_events(call_ctx& ctx) {
-  auto it = ctx.body.find("events");
-  if (it == ctx.body.end() || it->value().is_null()) co_return fail(errc::invalid_param, "events is required");
+  auto it = ctx.body->find("events");
+  if (it == ctx.body->end() || it->value().is_null()) co_return fail(errc::invalid_param, "events is required");
   const json::array* arr = it->value().if_array();
   if (!arr) co_return fail(errc::bad_body, "events must be an array of event objects");
   if (arr->empty() || arr->size() > 500) co_return fail(errc::invalid_param, "events must hold 1 to 500 events");

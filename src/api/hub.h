@@ -44,7 +44,7 @@ class hub {
     app_state* app = nullptr;
     hub_params params;
     bool is_admin = false;
-    boost::json::object body;
+    const boost::json::object* body = nullptr;  // the request body, in run_api's parse buffer
     std::int64_t now_ms = 0;
   };
   // What a handler produced: an error code (0 for success), its message, and `data` (may be empty).
