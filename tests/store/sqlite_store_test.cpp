@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <tuple>
 
 #include "store/store_contract.h"
 
@@ -147,6 +148,8 @@ TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
     CREATE INDEX live_calls_by_deadline ON live_calls (deadline_ms, sdkappid, call_id) WHERE deadline_ms IS NOT NULL;
     INSERT INTO records VALUES (1400000001, 1700000000, 'old-call', 1, 0, 1, 'room', 1700000005, 1700000060,
                                 'alice', 'bob carol');
+    INSERT INTO record_counts VALUES (1400000001, 86400, 19675, 1, 0, 1, 1), (1400000001, 3600, 472222, 1, 0, 1, 1),
+                                     (1400000001, 600, 2833333, 1, 0, 1, 1), (1400000001, 60, 28333333, 1, 0, 1, 1);
     PRAGMA user_version = 1;
   )sql");
   {
@@ -158,6 +161,19 @@ TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
     EXPECT_EQ((*got)->caller, "alice");
     EXPECT_EQ((*got)->callees, (std::vector<std::string>{"bob", "carol"}));
     EXPECT_EQ((*got)->end_ts, 1700000060);
+    // Totals over windows that end inside the record's minute and 10 seconds (counted again at upgrade).
+    for (auto [lo, hi, n] : {std::tuple{1699990000, 1700010000, 1}, {1699999990, 1700000003, 1},
+                             {1700000001, 1700000059, 0}, {1699999000, 1699999999, 0}}) {
+      record_filter f;
+      f.sdkappid = 1400000001;
+      f.start_ts = lo;
+      f.end_ts = hi;
+      f.limit = 10;
+      auto p = (*s)->find_records(f);
+      ASSERT_TRUE(p) << p.error().message;
+      EXPECT_EQ(p->total, static_cast<std::uint64_t>(n)) << lo << ".." << hi;
+      EXPECT_EQ(p->records.size(), static_cast<std::size_t>(n));
+    }
   }
   sqlite3* h = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);

@@ -22,15 +22,18 @@ TEST(time_buckets, a_whole_day_is_one_bucket) {
   EXPECT_EQ(s[0], (segment{0, 3, 3}));
 }
 
-TEST(time_buckets, partial_minutes_are_exact_seconds) {
-  auto s = cover(3600 + 30, 3600 + 59);
+TEST(time_buckets, partial_ten_seconds_are_exact_seconds) {
+  auto s = cover(3600 + 33, 3600 + 37);
   ASSERT_EQ(s.size(), 1u);
-  EXPECT_EQ(s[0], (segment{segment::exact, 3630, 3659}));
-  s = cover(3630, 3600 + 60 * 3 + 5);
-  ASSERT_EQ(s.size(), 3u);
-  EXPECT_EQ(s[0], (segment{segment::exact, 3630, 3659}));
-  EXPECT_EQ(s[1], (segment{3, 61, 62}));
-  EXPECT_EQ(s[2], (segment{segment::exact, 3780, 3785}));
+  EXPECT_EQ(s[0], (segment{segment::exact, 3633, 3637}));
+  // 3633..3785: exact 3633-3639, 10 s buckets 364-365 (3640-3659), minutes 61-62 (3660-3779),
+  // 10 s bucket... none (3780-3785 is a partial one): exact 3780-3785.
+  s = cover(3633, 3600 + 60 * 3 + 5);
+  ASSERT_EQ(s.size(), 4u);
+  EXPECT_EQ(s[0], (segment{segment::exact, 3633, 3639}));
+  EXPECT_EQ(s[1], (segment{4, 364, 365}));
+  EXPECT_EQ(s[2], (segment{3, 61, 62}));
+  EXPECT_EQ(s[3], (segment{segment::exact, 3780, 3785}));
 }
 
 TEST(time_buckets, cover_is_an_ordered_partition_with_coarsest_buckets) {
@@ -47,7 +50,7 @@ TEST(time_buckets, cover_is_an_ordered_partition_with_coarsest_buckets) {
       ASSERT_LE(s.lo, s.hi);
       if (s.level == segment::exact) {
         ++exact;
-        ASSERT_LT(s.hi - s.lo, 119);  // within two partial minutes
+        ASSERT_LT(s.hi - s.lo, 19);  // within two partial finest buckets
       } else if (s.level > 0) {
         // Never a run of finer buckets that a coarser bucket would cover.
         const std::int64_t ratio = count_spans[s.level - 1] / count_spans[s.level];

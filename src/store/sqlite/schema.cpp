@@ -64,11 +64,16 @@ CREATE TABLE live_calls (
 CREATE INDEX live_calls_by_deadline ON live_calls (deadline_ms, sdkappid, call_id) WHERE deadline_ms IS NOT NULL;
 )sql";
 
-// Version 1 -> 2: records_by_call becomes the covering index above (it was UNIQUE on (sdkappid, call_id)).
+// Version 1 -> 2: records_by_call becomes the covering index above (it was UNIQUE on (sdkappid, call_id)),
+// and records are also counted per 10 seconds (store/time_buckets.h; version 1 counted down to minutes).
 constexpr const char* upgrade_v2 = R"sql(
 DROP INDEX records_by_call;
 CREATE INDEX records_by_call ON records (sdkappid, call_id, media, call_type, result, room_id, accept_ts, end_ts,
                                          caller, callees);
+DELETE FROM record_counts WHERE span_s = 10;
+INSERT INTO record_counts (sdkappid, span_s, bucket, result, call_type, media, n)
+  SELECT sdkappid, 10, (start_ts - ((start_ts % 10) + 10) % 10) / 10, result, call_type, media, COUNT(*)
+  FROM records GROUP BY 1, 3, 4, 5, 6;
 )sql";
 
 }  // namespace

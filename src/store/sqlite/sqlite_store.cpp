@@ -349,7 +349,7 @@ class record_search {
     return static_cast<std::uint64_t>(*n);
   }
 
-  // Whole buckets from the count table, exact counts only for the partial minutes at the edges.
+  // Whole buckets from the count table, exact counts only for the partial finest buckets at the edges.
   result<std::uint64_t> bucket_total() {
     std::uint64_t total = 0;
     segments_ = buckets::cover(first_, last_);
