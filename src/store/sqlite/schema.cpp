@@ -1,5 +1,6 @@
 #include "store/sqlite/schema.h"
 
+#include <cstdio>
 #include <string>
 
 namespace callrec::sqlite {
@@ -97,6 +98,11 @@ result<void> ensure_schema(connection& db) {
   if (*again < schema_version) {
     // A new store gets the whole schema; an older one, the upgrades it lacks (in this transaction).
     const char* steps = *again == 0 ? schema_current : upgrade_v2;
+    if (*again != 0) {
+      // Rebuilds an index and recounts: seconds on a large store, so say what the wait is.
+      std::fprintf(stderr, "callrec: store: upgrading the schema from version %lld to %d\n",
+                   static_cast<long long>(*again), schema_version);
+    }
     if (auto r = db.exec(steps); !r) {
       (void)db.exec("ROLLBACK");
       return r;
