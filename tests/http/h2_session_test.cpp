@@ -1,0 +1,548 @@
+// The HTTP/2 session over real loopback sockets, against an nghttp2 client: concurrency, bodies, limits,
+// floods, stalls, shutdown. Every wait is a bounded poll on a condition.
+#include "http/h2_session.h"
+
+#include <gtest/gtest.h>
+#include <nghttp2/nghttp2.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace callrec::http {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// Runs run_h2 on every accepted connection, on one I/O thread. Test handler routes:
+//   /echo       the request body, request id "rid-1"
+//   /delay/MS   "MS" after MS milliseconds (responses complete out of order)
+//   /hold       waits for release()
+//   /big/N      N bytes
+class test_server {
+ public:
+  explicit test_server(h2_limits limits, bool preread_preface = false)
+      : limits_(limits),
+        preread_(preread_preface),
+        acceptor_(ioc_),
+        gate_(ioc_, std::chrono::steady_clock::time_point::max()) {
+    acceptor_.open(tcp::v4());
+    acceptor_.bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    acceptor_.listen();
+    port_ = acceptor_.local_endpoint().port();
+    handler_ = [this](const request& req) { return handle(req); };
+    asio::co_spawn(ioc_, accept_loop(), asio::detached);
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  ~test_server() {
+    release();
+    asio::post(ioc_, [this] {
+      boost::system::error_code ec;
+      acceptor_.close(ec);
+      for (auto& c : controls_) c.shutdown();
+    });
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (started_.load() != ended_.load() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();  // bounded drain of the connections still open
+    }
+    ioc_.stop();
+    thread_.join();
+  }
+  std::uint16_t port() const { return port_; }
+  int ended() const { return ended_.load(); }
+  void release() {
+    asio::post(ioc_, [this] {
+      released_ = true;
+      gate_.cancel();
+    });
+  }
+  // Graceful shutdown of every open connection.
+  void shutdown_all() {
+    asio::post(ioc_, [this] {
+      for (auto& c : controls_) c.shutdown();
+    });
+  }
+
+ private:
+  asio::awaitable<reply> handle(const request& req) {
+    reply r;
+    r.content_type = "text/plain";
+    const std::string_view t = req.target;
+    if (t == "/echo") {
+      r.body.assign(req.body);
+      r.request_id = "rid-1";
+    } else if (t.starts_with("/delay/")) {
+      const int ms = std::stoi(std::string(t.substr(7)));
+      asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
+      co_await timer.async_wait(use_tuple);
+      r.body.assign(t.substr(7));
+    } else if (t == "/hold") {
+      if (!released_) co_await gate_.async_wait(use_tuple);
+      r.body = "held";
+    } else if (t.starts_with("/big/")) {
+      r.body.assign(std::stoul(std::string(t.substr(5))), 'x');
+    } else {
+      r.status = 404;
+    }
+    co_return r;
+  }
+
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, sock] = co_await acceptor_.async_accept(use_tuple);
+      if (ec) co_return;
+      ++started_;
+      asio::co_spawn(ioc_, serve(std::move(sock)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> serve(tcp::socket sock) {
+    controls_.emplace_back();
+    auto control = std::prev(controls_.end());
+    std::string first;
+    if (preread_) {  // as the HTTP/1.1 session will: it has read the preface before handing over
+      first.resize(h2_client_preface.size());
+      auto [ec, n] = co_await asio::async_read(sock, asio::buffer(first), use_tuple);
+      first.resize(n);
+    }
+    co_await run_h2(sock, first, handler_, limits_, "127.0.0.1:1", &*control);
+    controls_.erase(control);
+    ++ended_;
+  }
+
+  h2_limits limits_;
+  bool preread_;
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer gate_;
+  bool released_ = false;
+  handler handler_;
+  std::list<h2_control> controls_;
+  std::uint16_t port_ = 0;
+  std::atomic<int> started_{0}, ended_{0};
+  std::thread thread_;
+};
+
+// An nghttp2 client session over a blocking socket, pumped by hand.
+class test_client {
+ public:
+  struct stream_state {
+    int status = 0;
+    std::map<std::string, std::string> headers;
+    std::string body;
+    bool closed = false;
+    std::uint32_t close_code = 0;
+  };
+
+  struct options {
+    std::uint32_t initial_window = 65535;
+    bool auto_window_update = true;
+    std::uint32_t peer_max_concurrent_streams = 100;
+    bool huge_connection_window = false;
+  };
+
+  explicit test_client(std::uint16_t port) : test_client(port, options{}) {}
+  test_client(std::uint16_t port, options o) : sock_(ioc_) {
+    sock_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    nghttp2_session_callbacks* cbs = nullptr;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, &on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &on_data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &on_close);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &on_frame);
+    nghttp2_option* opt = nullptr;
+    nghttp2_option_new(&opt);
+    nghttp2_option_set_no_auto_window_update(opt, o.auto_window_update ? 0 : 1);
+    nghttp2_option_set_peer_max_concurrent_streams(opt, o.peer_max_concurrent_streams);
+    nghttp2_session_client_new2(&session_, cbs, this, opt);
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_option_del(opt);
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, o.initial_window}};
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, 1);
+    if (o.huge_connection_window) {
+      nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_MAX_WINDOW_SIZE);
+    }
+  }
+  ~test_client() { nghttp2_session_del(session_); }
+
+  std::int32_t request(const std::string& method, const std::string& path, std::string body = {},
+                       std::vector<std::pair<std::string, std::string>> extra = {}) {
+    auto nv = [](const std::string& n, const std::string& v) {
+      return nghttp2_nv{(std::uint8_t*)n.data(), (std::uint8_t*)v.data(), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE};
+    };
+    static const std::string m = ":method", p = ":path", s = ":scheme", a = ":authority", http = "http", host = "t";
+    std::vector<nghttp2_nv> nva{nv(m, method), nv(p, path), nv(s, http), nv(a, host)};
+    for (auto& [n, v] : extra) nva.push_back(nv(n, v));
+    auto src = std::make_unique<body_source>(body_source{std::move(body), 0});
+    nghttp2_data_provider prd{};
+    prd.source.ptr = src.get();
+    prd.read_callback = &read_body;
+    const bool has_body = !src->data.empty();
+    const std::int32_t id =
+        nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), has_body ? &prd : nullptr, this);
+    sources_.push_back(std::move(src));
+    return id;
+  }
+
+  // Sends what nghttp2 has queued. False when the socket failed.
+  bool flush() {
+    for (;;) {
+      const std::uint8_t* data = nullptr;
+      const auto n = nghttp2_session_mem_send(session_, &data);
+      if (n <= 0) return n == 0;
+      boost::system::error_code ec;
+      asio::write(sock_, asio::buffer(data, static_cast<std::size_t>(n)), ec);
+      if (ec) return false;
+    }
+  }
+
+  // Sends, then reads what arrives within `wait`. Returns false once the connection is over.
+  bool pump(std::chrono::milliseconds wait = 20ms) {
+    if (eof) return false;
+    if (!flush()) {
+      eof = true;
+      return false;
+    }
+    pollfd p{sock_.native_handle(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return true;
+    char buf[65536];
+    boost::system::error_code ec;
+    const std::size_t n = sock_.read_some(asio::buffer(buf), ec);
+    if (ec) {
+      eof = true;
+      return false;
+    }
+    if (nghttp2_session_mem_recv(session_, (const std::uint8_t*)buf, n) < 0) eof = true;
+    return !eof;
+  }
+
+  // Pumps until `done` holds or the connection ends or 10 s pass; returns done().
+  bool run_until(const std::function<bool()>& done, std::chrono::seconds limit = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      if (!pump()) break;
+    }
+    return done();
+  }
+
+  // Reads the socket to its end (the server closed it) within `limit`; true if it ended.
+  bool wait_closed(std::chrono::seconds limit = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!eof && std::chrono::steady_clock::now() < deadline) pump();
+    return eof;
+  }
+
+  bool complete(std::int32_t id) const {
+    auto it = streams.find(id);
+    return it != streams.end() && it->second.closed;
+  }
+
+  nghttp2_session* session() { return session_; }
+  tcp::socket& socket() { return sock_; }
+
+  std::map<std::int32_t, stream_state> streams;
+  std::vector<std::int32_t> completion_order;
+  bool goaway = false;
+  std::uint32_t goaway_code = 0;
+  bool eof = false;
+  int ping_acks = 0;
+
+ private:
+  struct body_source {
+    std::string data;
+    std::size_t sent;
+  };
+
+  static ssize_t read_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t len, std::uint32_t* flags,
+                           nghttp2_data_source* source, void*) {
+    auto& b = *static_cast<body_source*>(source->ptr);
+    const std::size_t n = std::min(len, b.data.size() - b.sent);
+    std::memcpy(buf, b.data.data() + b.sent, n);
+    b.sent += n;
+    if (b.sent == b.data.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
+  static int on_header(nghttp2_session*, const nghttp2_frame* f, const std::uint8_t* name, std::size_t namelen,
+                       const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* user) {
+    auto& self = *static_cast<test_client*>(user);
+    auto& st = self.streams[f->hd.stream_id];
+    std::string n((const char*)name, namelen), v((const char*)value, valuelen);
+    if (n == ":status") st.status = std::stoi(v);
+    st.headers[n] = v;
+    return 0;
+  }
+  static int on_data(nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t len,
+                     void* user) {
+    static_cast<test_client*>(user)->streams[id].body.append((const char*)data, len);
+    return 0;
+  }
+  static int on_close(nghttp2_session*, std::int32_t id, std::uint32_t code, void* user) {
+    auto& self = *static_cast<test_client*>(user);
+    auto& st = self.streams[id];
+    st.closed = true;
+    st.close_code = code;
+    self.completion_order.push_back(id);
+    return 0;
+  }
+  static int on_frame(nghttp2_session*, const nghttp2_frame* f, void* user) {
+    auto& self = *static_cast<test_client*>(user);
+    if (f->hd.type == NGHTTP2_GOAWAY) {
+      self.goaway = true;
+      self.goaway_code = f->goaway.error_code;
+    }
+    if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) ++self.ping_acks;
+    return 0;
+  }
+
+  asio::io_context ioc_;
+  tcp::socket sock_;
+  nghttp2_session* session_ = nullptr;
+  std::vector<std::unique_ptr<body_source>> sources_;
+};
+
+h2_limits fast_limits() {
+  h2_limits l;
+  l.stall_timeout_ms = 300;
+  l.request_timeout_ms = 5000;
+  return l;
+}
+
+// A fresh connection to `port` answers /echo: the server as a whole is unaffected.
+void expect_server_answers(std::uint16_t port) {
+  test_client c(port);
+  const auto id = c.request("POST", "/echo", "still here");
+  ASSERT_TRUE(c.run_until([&] { return c.complete(id); }));
+  EXPECT_EQ(c.streams[id].status, 200);
+  EXPECT_EQ(c.streams[id].body, "still here");
+}
+
+TEST(H2Session, ManyConcurrentStreamsOnOneConnectionAllAnsweredOutOfOrder) {
+  test_server server(fast_limits());
+  test_client c(server.port());
+  std::vector<std::int32_t> ids;
+  for (int i = 0; i < 100; ++i) ids.push_back(c.request("GET", "/delay/" + std::to_string((100 - i) * 2)));
+  ASSERT_TRUE(c.run_until([&] { return c.completion_order.size() == ids.size(); }));
+  for (int i = 0; i < 100; ++i) {
+    auto& st = c.streams[ids[i]];
+    EXPECT_EQ(st.status, 200);
+    EXPECT_EQ(st.close_code, NGHTTP2_NO_ERROR);
+    EXPECT_EQ(st.body, std::to_string((100 - i) * 2));
+  }
+  EXPECT_NE(c.completion_order.front(), ids.front());  // the shortest delay (the last stream) came first
+}
+
+TEST(H2Session, PostBodyArrivesIntactAcrossWindowUpdates) {
+  h2_limits l = fast_limits();
+  l.max_body_bytes = 4 * 1024 * 1024;
+  test_server server(l, /*preread_preface=*/true);
+  test_client c(server.port());
+  std::string body;
+  for (int i = 0; body.size() < 3 * 1024 * 1024; ++i) body += std::to_string(i) + ",";
+  const auto id = c.request("POST", "/echo", body);
+  const auto head = c.request("HEAD", "/echo");
+  ASSERT_TRUE(c.run_until([&] { return c.complete(id) && c.complete(head); }));
+  auto& st = c.streams[id];
+  EXPECT_EQ(st.status, 200);
+  EXPECT_EQ(st.body.size(), body.size());
+  EXPECT_TRUE(st.body == body);
+  EXPECT_EQ(st.headers["content-type"], "text/plain");
+  EXPECT_EQ(st.headers["x-request-id"], "rid-1");
+  EXPECT_EQ(st.headers["content-length"], std::to_string(body.size()));
+  EXPECT_EQ(c.streams[head].status, 200);
+  EXPECT_EQ(c.streams[head].body, "");
+}
+
+TEST(H2Session, OversizedBodyIs413WhileOtherStreamsSucceed) {
+  h2_limits l = fast_limits();
+  l.max_body_bytes = 1000;
+  test_server server(l);
+  test_client c(server.port());
+  const auto big = c.request("POST", "/echo", std::string(200'000, 'a'));
+  const auto announced = c.request("POST", "/echo", std::string(5000, 'b'), {{"content-length", "5000"}});
+  const auto ok1 = c.request("POST", "/echo", std::string(1000, 'c'));
+  const auto ok2 = c.request("GET", "/echo");
+  ASSERT_TRUE(
+      c.run_until([&] { return c.complete(big) && c.complete(announced) && c.complete(ok1) && c.complete(ok2); }));
+  for (auto id : {big, announced}) {
+    EXPECT_EQ(c.streams[id].status, 413);
+    EXPECT_EQ(c.streams[id].body, R"({"errorCode":70001,"errorMessage":"request body exceeds 1000 bytes"})");
+    EXPECT_EQ(c.streams[id].headers["content-type"], "application/json");
+  }
+  EXPECT_EQ(c.streams[ok1].status, 200);
+  EXPECT_EQ(c.streams[ok1].body, std::string(1000, 'c'));
+  EXPECT_EQ(c.streams[ok2].status, 200);
+  // The connection is still usable.
+  const auto after = c.request("POST", "/echo", "x");
+  ASSERT_TRUE(c.run_until([&] { return c.complete(after); }));
+  EXPECT_EQ(c.streams[after].body, "x");
+}
+
+TEST(H2Session, OversizedHeaderListIs431) {
+  h2_limits l = fast_limits();
+  l.max_header_bytes = 4096;
+  test_server server(l);
+  test_client c(server.port());
+  const auto big = c.request("GET", "/echo", {}, {{"x-big", std::string(8000, 'h')}});
+  const auto ok = c.request("GET", "/echo");
+  ASSERT_TRUE(c.run_until([&] { return c.complete(big) && c.complete(ok); }));
+  EXPECT_EQ(c.streams[big].status, 431);
+  EXPECT_EQ(c.streams[ok].status, 200);
+}
+
+TEST(H2Session, StreamsBeyondTheConcurrencyLimitAreRefused) {
+  h2_limits l = fast_limits();
+  l.max_concurrent_streams = 4;
+  test_server server(l);
+  test_client::options o;
+  o.peer_max_concurrent_streams = 1000;  // the client does not wait for our SETTINGS: 10 streams in its first flight
+  test_client c(server.port(), o);
+  std::vector<std::int32_t> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(c.request("GET", "/hold"));
+  auto refused = [&] {
+    int n = 0;
+    for (auto id : ids) n += c.complete(id) && c.streams[id].close_code == NGHTTP2_REFUSED_STREAM;
+    return n;
+  };
+  ASSERT_TRUE(c.run_until([&] { return refused() == 6; }));
+  server.release();
+  ASSERT_TRUE(c.run_until([&] { return c.completion_order.size() == 10; }));
+  int answered = 0;
+  for (auto id : ids) answered += c.streams[id].status == 200 && c.streams[id].body == "held";
+  EXPECT_EQ(answered, 4);
+  EXPECT_EQ(refused(), 6);
+}
+
+TEST(H2Session, RapidResetGetsGoawayEnhanceYourCalmAndCloseOthersUnaffected) {
+  h2_limits l = fast_limits();
+  l.max_peer_resets_per_window = 50;
+  test_server server(l);
+  test_client other(server.port());
+  test_client c(server.port());
+  for (int i = 0; i < 200 && !c.eof; ++i) {
+    const auto id = c.request("GET", "/delay/100");
+    c.flush();
+    nghttp2_submit_rst_stream(c.session(), NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    c.flush();
+  }
+  ASSERT_TRUE(c.run_until([&] { return c.goaway; }));
+  EXPECT_EQ(c.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
+  EXPECT_TRUE(c.wait_closed());
+  const auto id = other.request("POST", "/echo", "other");
+  ASSERT_TRUE(other.run_until([&] { return other.complete(id); }));
+  EXPECT_EQ(other.streams[id].body, "other");
+  expect_server_answers(server.port());
+}
+
+TEST(H2Session, PingFloodClosesTheConnectionOthersUnaffected) {
+  test_server server(fast_limits());
+  test_client other(server.port());
+  test_client c(server.port());
+  for (int i = 0; i < 1000; ++i) nghttp2_submit_ping(c.session(), NGHTTP2_FLAG_NONE, nullptr);
+  c.flush();
+  EXPECT_TRUE(c.wait_closed());
+  EXPECT_TRUE(c.goaway) << c.ping_acks;
+  EXPECT_EQ(c.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
+  const auto id = other.request("GET", "/echo");
+  ASSERT_TRUE(other.run_until([&] { return other.complete(id); }));
+  EXPECT_EQ(other.streams[id].status, 200);
+}
+
+TEST(H2Session, SettingsFloodClosesTheConnectionOthersUnaffected) {
+  test_server server(fast_limits());
+  test_client other(server.port());
+  test_client c(server.port());
+  for (int i = 0; i < 1000; ++i) nghttp2_submit_settings(c.session(), NGHTTP2_FLAG_NONE, nullptr, 0);
+  c.flush();
+  EXPECT_TRUE(c.wait_closed());
+  EXPECT_TRUE(c.goaway);
+  EXPECT_EQ(c.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
+  const auto id = other.request("GET", "/echo");
+  ASSERT_TRUE(other.run_until([&] { return other.complete(id); }));
+  EXPECT_EQ(other.streams[id].status, 200);
+}
+
+TEST(H2Session, ZeroWindowClientIsCutOffAfterTheStallLimit) {
+  test_server server(fast_limits());
+  test_client::options o;
+  o.initial_window = 0;  // and never a WINDOW_UPDATE: the response body can never be sent
+  o.auto_window_update = false;
+  test_client c(server.port(), o);
+  const auto id = c.request("GET", "/big/1000");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.wait_closed());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
+  EXPECT_FALSE(c.complete(id) && c.streams[id].body.size() == 1000);
+  EXPECT_TRUE(c.goaway);
+  EXPECT_EQ(c.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
+  expect_server_answers(server.port());
+}
+
+TEST(H2Session, ClientThatNeverReadsTheSocketIsCutOffAfterTheStallLimit) {
+  test_server server(fast_limits());
+  test_client::options o;
+  o.initial_window = NGHTTP2_MAX_WINDOW_SIZE;
+  o.huge_connection_window = true;
+  test_client c(server.port(), o);
+  const auto id = c.request("GET", "/big/" + std::to_string(64 * 1024 * 1024));
+  ASSERT_TRUE(c.flush());  // and never read: the server's writes block once the socket buffers are full
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (server.ended() < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  EXPECT_EQ(server.ended(), 1);
+  EXPECT_TRUE(c.wait_closed());
+  EXPECT_FALSE(c.complete(id));
+  expect_server_answers(server.port());
+}
+
+TEST(H2Session, IdleConnectionIsClosedWithGoawayNoError) {
+  h2_limits l = fast_limits();
+  l.idle_timeout_ms = 200;
+  test_server server(l);
+  test_client c(server.port());
+  const auto id = c.request("GET", "/echo");
+  ASSERT_TRUE(c.run_until([&] { return c.complete(id); }));
+  EXPECT_TRUE(c.wait_closed());
+  EXPECT_TRUE(c.goaway);
+  EXPECT_EQ(c.goaway_code, NGHTTP2_NO_ERROR);
+}
+
+TEST(H2Session, GracefulShutdownFinishesInFlightStreamsThenCloses) {
+  test_server server(fast_limits());
+  test_client c(server.port());
+  const auto held = c.request("GET", "/hold");
+  nghttp2_submit_ping(c.session(), NGHTTP2_FLAG_NONE, nullptr);  // its ACK means the request was read
+  ASSERT_TRUE(c.run_until([&] { return c.ping_acks > 0; }));
+  server.shutdown_all();
+  ASSERT_TRUE(c.run_until([&] { return c.goaway; }));
+  EXPECT_EQ(c.goaway_code, NGHTTP2_NO_ERROR);
+  EXPECT_FALSE(c.complete(held));
+  server.release();
+  ASSERT_TRUE(c.run_until([&] { return c.complete(held); }));
+  EXPECT_EQ(c.streams[held].status, 200);
+  EXPECT_EQ(c.streams[held].body, "held");
+  EXPECT_TRUE(c.wait_closed());
+}
+
+}  // namespace
+}  // namespace callrec::http
