@@ -217,8 +217,8 @@ struct h2_server_session::impl {
         auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), length);
         if (ec != std::errc{} || length > self.lim.max_body_bytes)
           st->reject_status = 413;
-        else
-          st->body.reserve(static_cast<std::size_t>(length));
+        else  // reserved up to one window only: a header alone must not make us allocate max_body_bytes
+          st->body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(length, self.lim.initial_window_size)));
       }
     } catch (const std::exception&) {
       return NGHTTP2_ERR_CALLBACK_FAILURE;
