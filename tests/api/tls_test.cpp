@@ -5,6 +5,9 @@
 #include <sys/socket.h>
 
 #include <boost/asio/write.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 
 #include "support/test_server.h"
 
@@ -250,6 +253,56 @@ TEST(tls_transport, stop_closes_idle_tls_connections) {
   srv.stop();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));  // no drain wait on idle ones
   EXPECT_EQ(handshaking.read_all(), "");
+}
+
+// scripts/make-cert, run as a user would: its certificate is served and verified for 127.0.0.1, and a second
+// run keeps the files unless --force.
+TEST(make_cert_script, makes_a_pair_the_server_serves_and_keeps_it_unless_forced) {
+  if (std::system("command -v openssl >/dev/null 2>&1") != 0) GTEST_SKIP() << "no openssl command";
+  const auto dir = fresh_dir("make-cert");
+  const std::string script = std::string(CALLREC_TEST_DATA) + "/../../scripts/make-cert";
+  auto run = [&](const std::string& args, std::string* out = nullptr) {
+    const auto log = dir / "out.txt";
+    const int rc =
+        std::system((script + " --dir " + (dir / "tls").string() + " " + args + " >" + log.string() + " 2>&1").c_str());
+    if (out) {
+      std::ifstream in(log);
+      *out = std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    return rc;
+  };
+  auto read = [](const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const auto crt = dir / "tls" / "server.crt";
+  const auto key = dir / "tls" / "server.key";
+  std::string out;
+  ASSERT_EQ(run("", &out), 0) << out;
+  EXPECT_NE(out.find("[tls]\ncert = \"" + crt.string() + "\"\nkey = \"" + key.string() + "\""), std::string::npos)
+      << out;
+  EXPECT_EQ(std::filesystem::status(key).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  const std::string first = read(crt);
+
+  {
+    test_server srv([&](server_config& c) { c.tls = tls_config{crt.string(), key.string()}; });
+    client cli(srv.port(), client_tls_context(first));
+    EXPECT_EQ(cli.get("/healthz").status, 200u);
+    EXPECT_EQ(peer_common_name(cli.tls_handle()), "localhost");
+  }
+
+  ASSERT_EQ(run("", &out), 0) << out;
+  EXPECT_NE(out.find("kept"), std::string::npos) << out;
+  EXPECT_EQ(read(crt), first);
+  std::filesystem::remove(key);
+  EXPECT_NE(run("", &out), 0) << out;  // one half missing: refuses to overwrite the other
+  EXPECT_EQ(read(crt), first);
+  ASSERT_EQ(run("--force", &out), 0) << out;
+  EXPECT_NE(read(crt), first);
+  EXPECT_TRUE(std::filesystem::exists(key));
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace
