@@ -39,11 +39,17 @@ result<void> service::start() {
   ho.port = cfg_.listen_port;
   ho.threads = cfg_.threads;
   ho.limits = cfg_.limits;
+  ho.tls = cfg_.tls;
   server_ = std::make_unique<http::server>(
       ho, [h = hub_.get()](const http::request& r) { return h->handle(r); }, metrics_);
   if (auto r = server_->start(); !r) return r.error();
   maintenance_ = std::thread([this] { maintenance_loop(); });
   return {};
+}
+
+result<void> service::reload_tls() {
+  if (!server_) return make_error(errc::internal, "tls: the server is not running");
+  return server_->reload_tls();
 }
 
 void service::run_maintenance_once() {

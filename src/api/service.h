@@ -31,6 +31,9 @@ class service {
   result<void> start();
   std::uint16_t port() const noexcept { return server_ ? server_->port() : 0; }
 
+  // Reloads the [tls] certificate and key for new connections (SIGHUP); on error the old ones stay in use.
+  result<void> reload_tls();
+
   // Graceful: stops accepting, answers in-flight requests, stops the timers, flushes the store.
   void stop();
 

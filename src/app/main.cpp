@@ -72,11 +72,13 @@ int serve(const std::string& config_path, const std::string& listen, const std::
     std::filesystem::create_directories(cfg.data_dir, ec);
   }
 
-  // Signals are taken synchronously by this thread; the I/O threads inherit the blocked mask.
+  // Signals are taken synchronously by this thread; the I/O threads inherit the blocked mask. SIGHUP reloads
+  // the TLS certificate.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   system_clock clk;
@@ -105,7 +107,19 @@ int serve(const std::string& config_path, const std::string& listen, const std::
     std::fflush(stdout);
   }
   int sig = 0;
-  sigwait(&set, &sig);
+  for (;;) {
+    sigwait(&set, &sig);
+    if (sig != SIGHUP) break;
+    if (!cfg.tls) {
+      std::fprintf(stderr, "callrec: SIGHUP received; no [tls] configured, nothing to reload\n");
+    } else if (auto r = svc.reload_tls(); !r) {
+      std::fprintf(stderr, "callrec: SIGHUP: TLS certificate NOT reloaded, still serving the previous one: %s\n",
+                   r.error().message.c_str());
+    } else {
+      std::fprintf(stderr, "callrec: SIGHUP: TLS certificate reloaded from %s and %s (new connections use it)\n",
+                   cfg.tls->cert.c_str(), cfg.tls->key.c_str());
+    }
+  }
   std::fprintf(stderr, "callrec: %s received, finishing in-flight requests\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   svc.stop();
   std::fprintf(stderr, "callrec: stopped\n");

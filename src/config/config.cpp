@@ -218,7 +218,7 @@ result<server_config> parse_config(std::string_view text, std::string_view sourc
     if (!t) return bad(source, "limits", "must be a table");
     CALLREC_TRY(check_keys(*t, "limits", source,
                            {"max_header_bytes", "max_body_bytes", "max_connections", "idle_timeout_sec",
-                            "request_timeout_sec"}));
+                            "request_timeout_sec", "tls_handshake_timeout_sec"}));
     auto& l = cfg.limits;
     CALLREC_TRY(read_int(*t, "max_header_bytes", "limits.max_header_bytes", source, l.max_header_bytes, 1024,
                          1024 * 1024));
@@ -228,6 +228,8 @@ result<server_config> parse_config(std::string_view text, std::string_view sourc
     CALLREC_TRY(read_int(*t, "idle_timeout_sec", "limits.idle_timeout_sec", source, l.idle_timeout_sec, 1, 3600));
     CALLREC_TRY(
         read_int(*t, "request_timeout_sec", "limits.request_timeout_sec", source, l.request_timeout_sec, 1, 600));
+    CALLREC_TRY(read_int(*t, "tls_handshake_timeout_sec", "limits.tls_handshake_timeout_sec", source,
+                         l.tls_handshake_timeout_sec, 1, 600));
   }
   if (const toml::node* n = root.get("apps")) {
     const toml::array* arr = n->as_array();

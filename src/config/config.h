@@ -30,9 +30,10 @@ struct app_config {
   std::int32_t heartbeat_sec = 60;
 };
 
+// HTTPS: the files are read at start and again on reload (SIGHUP), so a renewed certificate needs no restart.
 struct tls_config {
-  std::string cert;
-  std::string key;
+  std::string cert;  // PEM: the server certificate, then any intermediates
+  std::string key;   // PEM: its private key (unencrypted)
 };
 
 // Limits and timeouts of the HTTP server; every one has a safe default.
@@ -42,6 +43,9 @@ struct http_limits {
   std::uint32_t max_connections = 10000;
   std::uint32_t idle_timeout_sec = 60;     // keep-alive connection with no request
   std::uint32_t request_timeout_sec = 10;  // from the first byte of a request to its last (slowloris)
+  // From accept to the end of the TLS handshake ([tls] only): a client that connects and never finishes the
+  // handshake holds a socket and a half-built TLS session, so it gets less time than an idle keep-alive one.
+  std::uint32_t tls_handshake_timeout_sec = 10;
 };
 
 struct server_config {

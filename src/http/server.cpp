@@ -6,6 +6,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -16,8 +18,10 @@
 #include <list>
 #include <optional>
 #include <unistd.h>
+#include <variant>
 
 #include "http/request_parser.h"
+#include "http/tls.h"
 #include "obs/access_log.h"
 
 namespace callrec::http {
@@ -29,11 +33,20 @@ using tcp = asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 using steady = std::chrono::steady_clock;
+using tls_stream = asio::ssl::stream<tcp::socket>;
 
 // Everything here is touched only on the connection's own I/O thread.
 struct server::connection {
-  explicit connection(tcp::socket s) : socket(std::move(s)) {}
-  tcp::socket socket;
+  explicit connection(tcp::socket s) : stream(std::in_place_type<tcp::socket>, std::move(s)) {}
+  connection(tcp::socket s, std::shared_ptr<asio::ssl::context> ctx)
+      : tls_context(std::move(ctx)), stream(std::in_place_type<tls_stream>, std::move(s), *tls_context) {}
+  // The socket beneath the stream: the sweeper and stop() cancel or close it, whatever the stream is.
+  tcp::socket& socket() {
+    if (auto* tls = std::get_if<tls_stream>(&stream)) return tls->next_layer();
+    return std::get<tcp::socket>(stream);
+  }
+  std::shared_ptr<asio::ssl::context> tls_context;  // TLS: the certificate as of accept, kept across reloads
+  std::variant<tcp::socket, tls_stream> stream;
   bool busy = false;        // a request is being read or answered
   steady::time_point deadline = steady::time_point::max();  // the current read or write must end by then
   bool timed_out = false;   // the sweeper cancelled it
@@ -62,7 +75,26 @@ server::server(server_options options, handler h, obs::metrics& metrics)
 
 server::~server() { stop(0); }
 
+std::shared_ptr<asio::ssl::context> server::current_tls_context() const {
+  std::lock_guard lk(tls_mu_);
+  return tls_context_;
+}
+
+result<void> server::reload_tls() {
+  if (!options_.tls) return make_error(errc::invalid_param, "tls: no [tls] section is configured, nothing to reload");
+  auto ctx = make_tls_context(*options_.tls);
+  if (!ctx) return ctx.error();
+  std::lock_guard lk(tls_mu_);
+  tls_context_ = std::move(*ctx);
+  return {};
+}
+
 result<void> server::start() {
+  if (options_.tls) {
+    auto ctx = make_tls_context(*options_.tls);
+    if (!ctx) return ctx.error();
+    tls_context_ = std::move(*ctx);
+  }
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(options_.host == "localhost" ? "127.0.0.1" : options_.host, ec);
   if (ec) return make_error(errc::invalid_param, "listen: '" + options_.host + "' is not an IP address");
@@ -111,7 +143,7 @@ void server::stop(int drain_ms) {
       st->acceptor.close(ec);
       st->sweeper.cancel();
       for (auto& c : st->connections) {
-        if (!c->busy) c->socket.close(ec);  // idle: nothing in flight
+        if (!c->busy) c->socket().close(ec);  // idle or handshaking: nothing in flight
       }
     });
   }
@@ -139,7 +171,7 @@ asio::awaitable<void> server::sweep_loop(std::size_t index) {
       if (c->deadline <= now && !c->timed_out) {
         c->timed_out = true;
         boost::system::error_code ignored;
-        c->socket.cancel(ignored);
+        c->socket().cancel(ignored);
       }
     }
   }
@@ -204,7 +236,9 @@ asio::awaitable<void> server::accept_loop(std::size_t index) {
 // On the connection's own thread: registers it for the sweeper and runs its session there.
 void server::start_session(std::size_t index, tcp::socket sock) {
   auto& st = *threads_state_[index];
-  auto conn = std::make_shared<connection>(std::move(sock));
+  auto tls = current_tls_context();
+  auto conn = tls ? std::make_shared<connection>(std::move(sock), std::move(tls))
+                  : std::make_shared<connection>(std::move(sock));
   st.connections.push_front(conn);
   conn->self = st.connections.begin();
   asio::co_spawn(*contexts_[index], session(index, conn), asio::detached);
@@ -252,13 +286,45 @@ void append_head(std::string& out, unsigned status, std::string_view content_typ
 }  // namespace
 
 asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connection> conn) {
-  auto& sock = conn->socket;
+  auto& st = *threads_state_[index];
+  if (auto* tls = std::get_if<tls_stream>(&conn->stream)) {
+    conn->deadline = st.now + std::chrono::seconds(options_.limits.tls_handshake_timeout_sec);
+    auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (hec) {
+      metrics_.tls_handshake_failures.add();  // plaintext on the TLS port, old protocol, timeout, ...
+    } else if (!stopping_) {
+      bool server_closes = false;
+      switch (negotiated_protocol(tls->native_handle())) {
+        case app_protocol::http1: server_closes = co_await serve_http1(index, *conn, *tls); break;
+      }
+      if (server_closes) {
+        // close_notify, without waiting for the peer's (HTTP framing already tells a complete response from a
+        // truncated one): one small write, bounded like a response write.
+        SSL_set_shutdown(tls->native_handle(), SSL_RECEIVED_SHUTDOWN);
+        conn->deadline = st.now + std::chrono::seconds(options_.limits.request_timeout_sec);
+        conn->timed_out = false;
+        co_await tls->async_shutdown(use_tuple);
+      }
+    }
+  } else {
+    co_await serve_http1(index, *conn, std::get<tcp::socket>(conn->stream));
+  }
+  boost::system::error_code ec;
+  conn->socket().shutdown(tcp::socket::shutdown_send, ec);
+  conn->socket().close(ec);
+  st.connections.erase(conn->self);
+  st.open.fetch_sub(1, std::memory_order_relaxed);
+  connections_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+template <class Stream>
+asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, Stream& sock) {
   const auto& clock = *threads_state_[index];
   beast::flat_buffer buffer;
   std::string remote;
   {
     boost::system::error_code ec;
-    auto ep = sock.remote_endpoint(ec);
+    auto ep = conn.socket().remote_endpoint(ec);
     if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
   const auto idle = std::chrono::seconds(options_.limits.idle_timeout_sec);
@@ -267,18 +333,18 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
   incoming_request in;
 
   for (;;) {
-    conn->busy = false;
-    if (stopping_) break;
+    conn.busy = false;
+    if (stopping_) co_return true;
     if (buffer.size() == 0) {
       // Idle keep-alive: wait for the first byte of the next request.
-      conn->deadline = clock.now + idle;
+      conn.deadline = clock.now + idle;
       auto [ec, n] = co_await sock.async_read_some(buffer.prepare(16 * 1024), use_tuple);
-      if (ec) break;
+      if (ec) co_return conn.timed_out || stopping_;  // idle timeout or shutdown: ours; else the peer's
       buffer.commit(n);
     }
-    conn->busy = true;
+    conn.busy = true;
     // From the first byte, the whole request must arrive within request_timeout (slowloris).
-    conn->deadline = clock.now + request_timeout;
+    conn.deadline = clock.now + request_timeout;
     in.clear();
     request_reader parser(in, options_.limits);
     // Parses what the buffer holds and reads more until the request is complete. Driving the parser by hand
@@ -324,7 +390,7 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
       out += body;
       rejection = std::move(out);
     };
-    if (rec) break;  // closed, reset or too slow: nothing sensible to answer
+    if (rec) co_return false;  // closed, reset or too slow: nothing sensible to answer
     if (pec) {
       metrics_.http_errors.add();
       if (pec == bhttp::error::header_limit) {
@@ -334,10 +400,10 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
       } else {
         reject(400, "malformed HTTP request: " + pec.message());
       }
-      conn->deadline = clock.now + request_timeout;
-      conn->timed_out = false;
-      co_await asio::async_write(sock, asio::buffer(*rejection), use_tuple);
-      break;
+      conn.deadline = clock.now + request_timeout;
+      conn.timed_out = false;
+      auto [jec, jn] = co_await asio::async_write(sock, asio::buffer(*rejection), use_tuple);
+      co_return !jec;
     }
 
     request req;
@@ -347,7 +413,7 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
     req.remote = remote;
     reply rep;
     bool failed = false;
-    conn->deadline = steady::time_point::max();  // the handler keeps its own deadline
+    conn.deadline = steady::time_point::max();  // the handler keeps its own deadline
     try {
       rep = co_await handler_(req);
     } catch (const std::exception&) {
@@ -365,16 +431,11 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
     append_head(head, rep.status, rep.content_type, rep.request_id, rep.body.size(), keep, in.version == 10);
     std::array<asio::const_buffer, 2> bufs{asio::buffer(head),
                                            head_only ? asio::const_buffer() : asio::buffer(rep.body)};
-    conn->deadline = clock.now + request_timeout;  // a reader that stops reading is cut off too
+    conn.deadline = clock.now + request_timeout;  // a reader that stops reading is cut off too
     auto [wec, wn] = co_await asio::async_write(sock, bufs, use_tuple);
-    if (wec || !keep) break;
+    if (wec) co_return false;
+    if (!keep) co_return true;
   }
-  boost::system::error_code ec;
-  sock.shutdown(tcp::socket::shutdown_send, ec);
-  sock.close(ec);
-  threads_state_[index]->connections.erase(conn->self);
-  threads_state_[index]->open.fetch_sub(1, std::memory_order_relaxed);
-  connections_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 }  // namespace callrec::http

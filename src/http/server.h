@@ -1,5 +1,6 @@
 // The HTTP/1.1 server: a listener per I/O thread (SO_REUSEPORT), one coroutine per connection, keep-alive
-// and pipelining, limits on header and body size, idle and slow-request timeouts, graceful shutdown.
+// and pipelining, limits on header and body size, idle, slow-request and TLS-handshake timeouts, graceful
+// shutdown, and HTTPS when [tls] is configured (certificate reloadable without dropping connections).
 // It knows nothing of the API: every request goes to one transport-independent handler.
 #pragma once
 
@@ -7,6 +8,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -19,6 +22,10 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "obs/metrics.h"
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace callrec::http {
 
@@ -46,6 +53,7 @@ struct server_options {
   std::uint16_t port = 0;
   std::uint32_t threads = 1;
   http_limits limits;
+  std::optional<tls_config> tls;  // HTTPS when set
 };
 
 class server {
@@ -55,8 +63,13 @@ class server {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  // Binds and starts the I/O threads. Errors name the address.
+  // Loads the TLS certificate (if any), binds and starts the I/O threads. Errors name the address or the
+  // [tls] key.
   result<void> start();
+
+  // Reads the [tls] certificate and key again (SIGHUP): new connections use them, open ones keep the
+  // certificate they were accepted with. On error the previous certificate stays in use. Any thread.
+  result<void> reload_tls();
   std::uint16_t port() const noexcept { return port_; }
 
   // Graceful stop: no new connections, idle ones closed, in-flight requests answered (for at most
@@ -73,7 +86,12 @@ class server {
   boost::asio::awaitable<void> accept_loop(std::size_t index);
   boost::asio::awaitable<void> sweep_loop(std::size_t index);
   boost::asio::awaitable<void> session(std::size_t index, std::shared_ptr<connection> conn);
+  // HTTP/1.1 over a plain socket or a handshaken TLS stream. Returns true when the server chose to end the
+  // connection (Connection: close, shutdown, idle timeout), false when the peer or the network did.
+  template <class Stream>
+  boost::asio::awaitable<bool> serve_http1(std::size_t index, connection& conn, Stream& stream);
   void start_session(std::size_t index, boost::asio::ip::tcp::socket sock);
+  std::shared_ptr<boost::asio::ssl::context> current_tls_context() const;
 
   server_options options_;
   handler handler_;
@@ -86,6 +104,9 @@ class server {
   std::atomic<std::uint32_t> connections_{0};
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;
+  mutable std::mutex tls_mu_;
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;  // for new connections; null: plain HTTP
+
 };
 
 }  // namespace callrec::http

@@ -141,6 +141,9 @@ std::string metrics::render() const {
   emit_counter("callrec_connections_accepted_total", "TCP connections accepted.", connections_accepted);
   emit_counter("callrec_connections_rejected_total", "Connections refused over the limit.", connections_rejected);
   emit_counter("callrec_http_errors_total", "Malformed HTTP requests and timed-out connections.", http_errors);
+  emit_counter("callrec_tls_handshake_failures_total",
+               "TLS handshakes that failed or timed out (plain HTTP on the TLS port, old protocols, ...).",
+               tls_handshake_failures);
   out += "# HELP callrec_store_commit_seconds Time from queueing an update to its durable commit.\n"
          "# TYPE callrec_store_commit_seconds histogram\n";
   store_commit_seconds.render(out, "callrec_store_commit_seconds", "");

@@ -48,7 +48,7 @@ class metrics {
 
   counter events_applied, events_duplicate, events_late, events_refused;
   counter timers_fired, records_written, records_purged;
-  counter connections_accepted, connections_rejected, http_errors;
+  counter connections_accepted, connections_rejected, http_errors, tls_handshake_failures;
   histogram store_commit_seconds, store_read_seconds;
 
   // Values read at render time from their owner (e.g. live calls and commits from the store).

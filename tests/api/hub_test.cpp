@@ -12,10 +12,11 @@ namespace {
 
 namespace json = boost::json;
 
-class hub_test : public ::testing::Test {
+// Every hub test runs over plain HTTP and over HTTPS (the API must not care which).
+class hub_test : public ::testing::TestWithParam<transport> {
  protected:
-  test_server srv;
-  client cli{srv.port()};
+  test_server srv{GetParam()};
+  client cli{srv};
 
   http_answer report(const json::array& events, const std::string& identifier = "administrator") {
     json::object body;
@@ -50,7 +51,7 @@ class hub_test : public ::testing::Test {
   }
 };
 
-TEST_F(hub_test, record_of_a_reported_call_has_every_field) {
+TEST_P(hub_test, record_of_a_reported_call_has_every_field) {
   make_call("2ae7d549-c441-4a9b-87c0-61810fe19582", t0_ms - 100000);
   auto a = get_record("2ae7d549-c441-4a9b-87c0-61810fe19582");
   ASSERT_EQ(a.status, 200u);
@@ -71,14 +72,14 @@ TEST_F(hub_test, record_of_a_reported_call_has_every_field) {
   EXPECT_EQ(d.at("callResult").as_string(), "normal_end");
 }
 
-TEST_F(hub_test, unknown_call_is_101050) {
+TEST_P(hub_test, unknown_call_is_101050) {
   auto a = get_record("nope");
   EXPECT_EQ(a.status, 200u);
   EXPECT_EQ(a.code(), 101050);
   EXPECT_FALSE(a.json.as_object().contains("data"));
 }
 
-TEST_F(hub_test, request_id_is_32_hex_unique_and_sent_as_header) {
+TEST_P(hub_test, request_id_is_32_hex_unique_and_sent_as_header) {
   std::set<std::string> ids;
   for (int i = 0; i < 50; ++i) {
     auto a = get_record("x");
@@ -90,7 +91,7 @@ TEST_F(hub_test, request_id_is_32_hex_unique_and_sent_as_header) {
   EXPECT_EQ(ids.size(), 50u);
 }
 
-TEST_F(hub_test, request_id_is_in_the_access_log) {
+TEST_P(hub_test, request_id_is_in_the_access_log) {
   auto a = get_record("x");
   std::string id(a.json.at("requestId").as_string());
   srv.stop();  // flushes the log
@@ -109,7 +110,7 @@ TEST_F(hub_test, request_id_is_in_the_access_log) {
 
 // --- 70001: path, method, query parameters, body fields ---
 
-TEST_F(hub_test, unknown_path_and_wrong_method_are_70001) {
+TEST_P(hub_test, unknown_path_and_wrong_method_are_70001) {
   auto a = cli.post("/v1/records/nope?sdkappid=1", "{}");
   EXPECT_EQ(a.status, 200u);
   EXPECT_EQ(a.code(), 70001);
@@ -119,7 +120,7 @@ TEST_F(hub_test, unknown_path_and_wrong_method_are_70001) {
   EXPECT_NE(g.message().find("POST"), std::string::npos);
 }
 
-TEST_F(hub_test, query_parameters_are_checked) {
+TEST_P(hub_test, query_parameters_are_checked) {
   const std::string path = "/v1/records/get_record_by_callId?";
   const std::string sig = usersig_for("administrator");
   struct tc {
@@ -156,7 +157,7 @@ TEST_F(hub_test, query_parameters_are_checked) {
   EXPECT_EQ(hi.code(), 101050);
 }
 
-TEST_F(hub_test, body_fields_are_checked) {
+TEST_P(hub_test, body_fields_are_checked) {
   EXPECT_EQ(cli.post(api_target("records/get_record_by_callId"), "{}").code(), 70001);
   EXPECT_EQ(cli.post(api_target("records/get_record_by_callId"), "{\"callId\":\"\"}").code(), 70001);
   EXPECT_EQ(cli.post(api_target("records/get_record_by_callId"), "{\"callId\":\"" + std::string(65, 'a') + "\"}").code(),
@@ -180,7 +181,7 @@ TEST_F(hub_test, body_fields_are_checked) {
 
 // --- 70009: body not a JSON object, wrong JSON types ---
 
-TEST_F(hub_test, body_type_errors_are_70009) {
+TEST_P(hub_test, body_type_errors_are_70009) {
   for (const std::string body : {"", "not json", "[]", "\"x\"", "{\"callId\": 1}", "{\"callId\": [\"x\"]}", "{"}) {
     auto a = cli.post(api_target("records/get_record_by_callId"), body);
     EXPECT_EQ(a.code(), 70009) << body;
@@ -193,7 +194,7 @@ TEST_F(hub_test, body_type_errors_are_70009) {
 
 // --- 70002 / 70003: UserSig ---
 
-TEST_F(hub_test, bad_usersig_is_70002_and_expired_is_70003) {
+TEST_P(hub_test, bad_usersig_is_70002_and_expired_is_70003) {
   auto target = [](const std::string& sig, const std::string& id = "administrator", std::uint32_t app = app_id) {
     return "/v1/records/get_record_by_callId?sdkappid=" + std::to_string(app) + "&identifier=" + id +
            "&usersig=" + sig + "&random=7&contenttype=json";
@@ -216,19 +217,19 @@ TEST_F(hub_test, bad_usersig_is_70002_and_expired_is_70003) {
 
 // --- 70004, 50001, 70005 ---
 
-TEST_F(hub_test, non_admin_is_70004_on_admin_apis) {
+TEST_P(hub_test, non_admin_is_70004_on_admin_apis) {
   EXPECT_EQ(cli.post(api_target("records/get_record_by_callId", "alice"), "{\"callId\":\"x\"}").code(), 70004);
   EXPECT_EQ(cli.post(api_target("records/get_records_by_filter", "alice"), "{\"startTimestamp\":1}").code(), 70004);
   EXPECT_EQ(cli.post(api_target("records/get_record_by_callId", "ops"), "{\"callId\":\"x\"}").code(), 101050);
 }
 
-TEST_F(hub_test, unentitled_app_is_50001) {
+TEST_P(hub_test, unentitled_app_is_50001) {
   EXPECT_EQ(cli.post(api_target("records/get_record_by_callId", "administrator", unentitled_app_id), "{\"callId\":\"x\"}")
                 .code(),
             50001);
 }
 
-TEST_F(hub_test, rate_limit_is_70005_and_executes_nothing) {
+TEST_P(hub_test, rate_limit_is_70005_and_executes_nothing) {
   const auto target = api_target("records/get_record_by_callId", "administrator", limited_app_id);
   int limited = 0;
   for (int i = 0; i < 5; ++i) limited += cli.post(target, "{\"callId\":\"x\"}").code() == 70005;
@@ -247,7 +248,7 @@ TEST_F(hub_test, rate_limit_is_70005_and_executes_nothing) {
   EXPECT_EQ(cli.post(events_target, json::serialize(body)).code(), 70005);
 }
 
-TEST_F(hub_test, checks_run_in_the_specified_order) {
+TEST_P(hub_test, checks_run_in_the_specified_order) {
   // Bad path wins over bad query.
   EXPECT_NE(cli.post("/v1/x/y", "").message().find("unknown API path"), std::string::npos);
   // Bad query wins over bad UserSig.
@@ -268,7 +269,7 @@ TEST_F(hub_test, checks_run_in_the_specified_order) {
 
 // --- get_records_by_filter ---
 
-TEST_F(hub_test, filter_totals_paging_and_cursor) {
+TEST_P(hub_test, filter_totals_paging_and_cursor) {
   // 25 calls, one a minute, results rotating normal_end / reject / cancel.
   const char* results[] = {"normal_end", "reject", "cancel"};
   for (int i = 0; i < 25; ++i) {
@@ -325,7 +326,7 @@ TEST_F(hub_test, filter_totals_paging_and_cursor) {
   EXPECT_EQ(q(",\"cursor\":\"!!\"").code(), 70001);
 }
 
-TEST_F(hub_test, filter_start_is_clamped_to_the_retention_window) {
+TEST_P(hub_test, filter_start_is_clamped_to_the_retention_window) {
   make_call("old", t0_ms - 8LL * 86400 * 1000);  // older than the 7-day window
   make_call("new", t0_ms - 86400LL * 1000);
   auto a = cli.post(api_target("records/get_records_by_filter"), "{\"startTimestamp\":0}");
@@ -336,7 +337,7 @@ TEST_F(hub_test, filter_start_is_clamped_to_the_retention_window) {
 
 // --- operational endpoints ---
 
-TEST_F(hub_test, health_ready_and_metrics) {
+TEST_P(hub_test, health_ready_and_metrics) {
   auto h = cli.get("/healthz");
   EXPECT_EQ(h.status, 200u);
   EXPECT_EQ(cli.get("/readyz").status, 200u);
@@ -348,6 +349,9 @@ TEST_F(hub_test, health_ready_and_metrics) {
   EXPECT_NE(m.body.find("callrec_request_duration_seconds_bucket"), std::string::npos);
   EXPECT_NE(m.body.find("callrec_live_calls"), std::string::npos);
 }
+
+INSTANTIATE_TEST_SUITE_P(transports, hub_test, ::testing::Values(transport::plain, transport::tls),
+                         [](const ::testing::TestParamInfo<transport>& p) { return to_string(p.param); });
 
 }  // namespace
 }  // namespace callrec::testing

@@ -47,6 +47,10 @@ TEST(config, errors_name_the_key) {
       {"[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n[[apps]]\nsdkappid = 1\nsecret_key = \"k\"", "apps[1].sdkappid"},
       {"[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\nheartbeat_sec = \"x\"", "apps[0].heartbeat_sec"},
       {"[limits]\nmax_body_bytes = 1", "limits.max_body_bytes"},
+      {"[limits]\ntls_handshake_timeout_sec = 0", "limits.tls_handshake_timeout_sec"},
+      {"[limits]\ntls_handshake_timeout_sec = 601", "limits.tls_handshake_timeout_sec"},
+      {"[tls]\ncert = \"c.pem\"", "tls.key"},
+      {"[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nca = \"x\"", "tls.ca"},
       {"listen = ", "callrec.toml:1"},
   };
   for (const auto& c : cases) {
@@ -69,6 +73,20 @@ TEST(config, plain_http_only_on_loopback_unless_allowed) {
   c->allow_plaintext = false;
   EXPECT_TRUE(validate(*c));
   EXPECT_FALSE(apply_listen(*c, "127.0.0.1:70000"));
+}
+
+TEST(config, tls_allows_a_non_loopback_listener_and_has_a_handshake_timeout) {
+  auto c = parse_config(std::string(spec_example) + "\n[tls]\ncert = \"s.crt\"\nkey = \"s.key\"\n", "f");
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c->tls);
+  EXPECT_EQ(c->tls->cert, "s.crt");
+  EXPECT_EQ(c->tls->key, "s.key");
+  EXPECT_EQ(c->limits.tls_handshake_timeout_sec, 10u);
+  ASSERT_TRUE(apply_listen(*c, "0.0.0.0:8443"));
+  EXPECT_TRUE(validate(*c));
+  auto l = parse_config("[limits]\ntls_handshake_timeout_sec = 3", "f");
+  ASSERT_TRUE(l) << l.error().message;
+  EXPECT_EQ(l->limits.tls_handshake_timeout_sec, 3u);
 }
 
 TEST(config, no_apps_is_an_error) {

@@ -1,5 +1,5 @@
-// Integration-test support: the real service on port 0 over real sockets, a real SQLite file in a fresh
-// temporary directory, an injected clock; and a small keep-alive HTTP client.
+// Integration-test support: the real service on port 0 over real sockets (plain HTTP or HTTPS), a real SQLite
+// file in a fresh temporary directory, an injected clock; and a small keep-alive HTTP client for either.
 #pragma once
 
 #include <boost/asio/connect.hpp>
@@ -8,11 +8,15 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <ostream>
 #include <random>
 #include <string>
 #include <thread>
@@ -20,8 +24,14 @@
 #include "api/service.h"
 #include "auth/usersig.h"
 #include "core/clock.h"
+#include "support/test_cert.h"
 
 namespace callrec::testing {
+
+// The transports the API is served over; integration suites are instantiated over both.
+enum class transport { plain, tls };
+inline std::string to_string(transport t) { return t == transport::tls ? "tls" : "plain"; }
+inline void PrintTo(transport t, std::ostream* os) { *os << to_string(t); }
 
 inline constexpr std::uint32_t app_id = 1400000001;         // entitled, admins administrator + ops
 inline constexpr std::uint32_t unentitled_app_id = 1400000002;
@@ -62,11 +72,18 @@ inline server_config test_config(const std::filesystem::path& dir) {
   return cfg;
 }
 
-// A running service. Restartable on the same data directory.
+// A running service. Restartable on the same data directory. Over TLS it serves a certificate made for the
+// test (cert.pem and key.pem in its directory; replace_cert() writes a new pair there).
 class test_server {
  public:
   explicit test_server(std::function<void(server_config&)> tweak = {}, std::string tag = "srv")
-      : dir_(fresh_dir(tag)), clock_(t0_ms), cfg_(test_config(dir_)) {
+      : test_server(transport::plain, std::move(tweak), std::move(tag)) {}
+  explicit test_server(transport t, std::function<void(server_config&)> tweak = {}, std::string tag = "srv")
+      : dir_(fresh_dir(tag)), clock_(t0_ms), cfg_(test_config(dir_)), transport_(t) {
+    if (t == transport::tls) {
+      replace_cert(make_test_cert("callrec-test"));
+      cfg_.tls = tls_config{(dir_ / "cert.pem").string(), (dir_ / "key.pem").string()};
+    }
     if (tweak) tweak(cfg_);
     start();
   }
@@ -90,6 +107,19 @@ class test_server {
     start();
   }
 
+  // Writes a new certificate and key where [tls] points (the server reads them at start and on reload_tls()).
+  void replace_cert(const test_cert& c) {
+    write_file(dir_ / "cert.pem", c.cert_pem);
+    write_file(dir_ / "key.pem", c.key_pem);
+    cert_ = c;
+  }
+  const test_cert& cert() const { return cert_; }
+  transport transport_kind() const { return transport_; }
+  // A client context that trusts this server's current certificate (null over plain HTTP).
+  std::shared_ptr<boost::asio::ssl::context> client_tls() const {
+    return transport_ == transport::tls ? client_tls_context(cert_.cert_pem) : nullptr;
+  }
+
   std::uint16_t port() const { return svc_->port(); }
   manual_clock& clock() { return clock_; }
   api::service& service() { return *svc_; }
@@ -100,6 +130,8 @@ class test_server {
   std::filesystem::path dir_;
   manual_clock clock_;
   server_config cfg_;
+  transport transport_;
+  test_cert cert_;
   std::unique_ptr<api::service> svc_;
 };
 
@@ -114,10 +146,15 @@ struct http_answer {
   const boost::json::value& data() const { return json.at("data"); }
 };
 
-// A keep-alive HTTP/1.1 client over one TCP connection (reconnects when the server closes it).
+// A keep-alive HTTP/1.1 client over one TCP or TLS connection (reconnects when the server closes it).
 class client {
  public:
   explicit client(std::uint16_t port) : port_(port), stream_(ioc_) {}
+  // Over TLS, `tls` is the client context (it decides what the client trusts and offers); null: plain HTTP.
+  client(std::uint16_t port, std::shared_ptr<boost::asio::ssl::context> tls)
+      : port_(port), stream_(ioc_), tls_context_(std::move(tls)) {}
+  // Speaks the server's transport and trusts its certificate.
+  explicit client(const test_server& srv) : client(srv.port(), srv.client_tls()) {}
 
   http_answer request(boost::beast::http::verb verb, const std::string& target, const std::string& body) {
     namespace bhttp = boost::beast::http;
@@ -130,19 +167,22 @@ class client {
       req.prepare_payload();
       boost::system::error_code ec;
       stream_.expires_after(std::chrono::seconds(30));
-      bhttp::write(stream_, req, ec);
       bhttp::response<bhttp::string_body> res;
-      if (!ec) bhttp::read(stream_, buffer_, res, ec);
+      auto exchange = [&](auto& s) {
+        bhttp::write(s, req, ec);
+        if (!ec) bhttp::read(s, buffer_, res, ec);
+      };
+      if (tls_) {
+        tls_->next_layer().expires_after(std::chrono::seconds(30));
+        exchange(*tls_);
+      } else {
+        exchange(stream_);
+      }
       if (ec) {
-        connected_ = false;
-        stream_.close();
-        buffer_.clear();
+        disconnect();
         continue;
       }
-      if (!res.keep_alive()) {
-        connected_ = false;
-        stream_.close();
-      }
+      if (!res.keep_alive()) disconnect();
       http_answer a;
       a.status = res.result_int();
       a.body = res.body();
@@ -160,18 +200,55 @@ class client {
   }
   http_answer get(const std::string& target) { return request(boost::beast::http::verb::get, target, ""); }
 
+  // TLS only: the live connection (null when not connected), for what was negotiated.
+  SSL* tls_handle() { return connected_ && tls_ ? tls_->native_handle() : nullptr; }
+  // TLS only: offers `session` (from another client's tls_session()) on the next connect, to resume it.
+  void resume(SSL_SESSION* session) { resume_.reset(session); }
+  // TLS only: the current connection's session, owned by the caller (SSL_SESSION_free).
+  SSL_SESSION* tls_session() { return tls_handle() ? SSL_get1_session(tls_handle()) : nullptr; }
+  // Connections made so far (a keep-alive client that keeps working makes one).
+  int connects() const { return connects_; }
+
  private:
   void connect() {
     boost::asio::ip::tcp::endpoint ep(boost::asio::ip::make_address("127.0.0.1"), port_);
-    stream_.expires_after(std::chrono::seconds(10));
-    stream_.connect(ep);
+    buffer_.clear();
+    ++connects_;
+    if (!tls_context_) {
+      stream_.expires_after(std::chrono::seconds(10));
+      stream_.connect(ep);
+      connected_ = true;
+      return;
+    }
+    tls_.emplace(ioc_, *tls_context_);
+    tls_->set_verify_callback(boost::asio::ssl::host_name_verification("127.0.0.1"));
+    static constexpr unsigned char alpn[] = "\x02h2\x08http/1.1";  // as browsers offer it
+    SSL_set_alpn_protos(tls_->native_handle(), alpn, sizeof alpn - 1);
+    if (resume_) SSL_set_session(tls_->native_handle(), resume_.get());
+    tls_->next_layer().expires_after(std::chrono::seconds(10));
+    tls_->next_layer().connect(ep);
+    tls_->handshake(boost::asio::ssl::stream_base::client);  // throws when refused
     connected_ = true;
+  }
+  void disconnect() {
+    connected_ = false;
+    buffer_.clear();
+    if (tls_) {
+      tls_->next_layer().close();
+      tls_.reset();
+    } else {
+      stream_.close();
+    }
   }
   std::uint16_t port_;
   boost::asio::io_context ioc_;
   boost::beast::tcp_stream stream_;
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;
+  std::optional<boost::asio::ssl::stream<boost::beast::tcp_stream>> tls_;
+  std::unique_ptr<SSL_SESSION, decltype(&SSL_SESSION_free)> resume_{nullptr, SSL_SESSION_free};
   boost::beast::flat_buffer buffer_;
   bool connected_ = false;
+  int connects_ = 0;
 };
 
 inline std::string usersig_for(const std::string& identifier, std::int64_t now_s = t0_ms / 1000,

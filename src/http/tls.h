@@ -1,0 +1,27 @@
+// The server's TLS settings: one ssl::context built from [tls] (TLS 1.2 and 1.3 only, forward-secret AEAD
+// ciphers, server cipher preference, session resumption by cache and tickets, ALPN).
+#pragma once
+
+#include <boost/asio/ssl/context.hpp>
+#include <memory>
+#include <string_view>
+
+#include "config/config.h"
+#include "core/error.h"
+
+namespace callrec::http {
+
+// Application protocols offered by ALPN, in the server's order of preference. HTTP/2 ("h2") goes first here
+// once the session speaks it.
+enum class app_protocol : std::uint8_t { http1 };
+std::string_view alpn_name(app_protocol p) noexcept;
+
+// Reads the certificate chain and key of `tls` and checks that they are a pair. Errors name the [tls] key
+// ("tls.cert: ...", "tls.key: ...") and the problem. The context is immutable once built; connections hold
+// it by shared_ptr, so a reload replaces it for new connections only.
+result<std::shared_ptr<boost::asio::ssl::context>> make_tls_context(const tls_config& tls);
+
+// The protocol ALPN settled on for a handshaken connection (HTTP/1.1 when the client sent no ALPN).
+app_protocol negotiated_protocol(const SSL* ssl) noexcept;
+
+}  // namespace callrec::http
