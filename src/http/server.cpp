@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <variant>
 
+#include "http/h2_session.h"
 #include "http/request_parser.h"
 #include "http/tls.h"
 #include "obs/access_log.h"
@@ -50,7 +51,15 @@ struct server::connection {
   bool busy = false;        // a request is being read or answered
   steady::time_point deadline = steady::time_point::max();  // the current read or write must end by then
   bool timed_out = false;   // the sweeper cancelled it
+  bool h2 = false;          // speaks HTTP/2: run_h2 keeps the deadlines; stop() asks it for a GOAWAY
+  h2_control h2_ctl;
   std::list<std::shared_ptr<connection>>::iterator self;
+
+  std::string remote() {
+    boost::system::error_code ec;
+    auto ep = socket().remote_endpoint(ec);
+    return ec ? std::string() : ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
 };
 
 struct server::per_thread {
@@ -143,7 +152,11 @@ void server::stop(int drain_ms) {
       st->acceptor.close(ec);
       st->sweeper.cancel();
       for (auto& c : st->connections) {
-        if (!c->busy) c->socket().close(ec);  // idle or handshaking: nothing in flight
+        if (c->h2) {
+          c->h2_ctl.shutdown();  // GOAWAY; open streams finish, then run_h2 closes
+        } else if (!c->busy) {
+          c->socket().close(ec);  // idle or handshaking: nothing in flight
+        }
       }
     });
   }
@@ -295,6 +308,7 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
     } else if (!stopping_) {
       bool server_closes = false;
       switch (negotiated_protocol(tls->native_handle())) {
+        case app_protocol::h2: co_await serve_h2(*conn, *tls, {}); break;
         case app_protocol::http1: server_closes = co_await serve_http1(index, *conn, *tls); break;
       }
       if (server_closes) {
@@ -318,15 +332,21 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
 }
 
 template <class Stream>
+asio::awaitable<void> server::serve_h2(connection& conn, Stream& stream, std::string_view already_read) {
+  conn.h2 = true;
+  conn.busy = true;
+  conn.deadline = steady::time_point::max();
+  if (stopping_) conn.h2_ctl.shutdown();
+  const std::string remote = conn.remote();
+  co_await run_h2(stream, already_read, handler_, h2_limits::from(options_.limits), remote, &conn.h2_ctl);
+}
+
+template <class Stream>
 asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, Stream& sock) {
   const auto& clock = *threads_state_[index];
   beast::flat_buffer buffer;
-  std::string remote;
-  {
-    boost::system::error_code ec;
-    auto ep = conn.socket().remote_endpoint(ec);
-    if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
-  }
+  const std::string remote = conn.remote();
+  bool first_request = true;
   const auto idle = std::chrono::seconds(options_.limits.idle_timeout_sec);
   const auto request_timeout = std::chrono::seconds(options_.limits.request_timeout_sec);
   std::string head;
@@ -345,6 +365,20 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
     conn.busy = true;
     // From the first byte, the whole request must arrive within request_timeout (slowloris).
     conn.deadline = clock.now + request_timeout;
+    if (first_request) {
+      first_request = false;
+      // h2c with prior knowledge (RFC 9113 3.3): the connection opens with the client preface.
+      auto bytes = [&] { return std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()); };
+      while (buffer.size() < h2_client_preface.size() && h2_client_preface.starts_with(bytes())) {
+        auto [ec, n] = co_await sock.async_read_some(buffer.prepare(16 * 1024), use_tuple);
+        if (ec) co_return conn.timed_out || stopping_;
+        buffer.commit(n);
+      }
+      if (bytes().starts_with(h2_client_preface)) {
+        co_await serve_h2(conn, sock, bytes());
+        co_return false;  // run_h2 has closed the connection
+      }
+    }
     in.clear();
     request_reader parser(in, options_.limits);
     // Parses what the buffer holds and reads more until the request is complete. Driving the parser by hand

@@ -90,6 +90,10 @@ class server {
   // connection (Connection: close, shutdown, idle timeout), false when the peer or the network did.
   template <class Stream>
   boost::asio::awaitable<bool> serve_http1(std::size_t index, connection& conn, Stream& stream);
+  // HTTP/2 (ALPN "h2", or h2c with prior knowledge: `already_read` holds the client preface read so far).
+  // run_h2 keeps its own timeouts and closes the connection itself.
+  template <class Stream>
+  boost::asio::awaitable<void> serve_h2(connection& conn, Stream& stream, std::string_view already_read);
   void start_session(std::size_t index, boost::asio::ip::tcp::socket sock);
   std::shared_ptr<boost::asio::ssl::context> current_tls_context() const;
 

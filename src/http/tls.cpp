@@ -24,7 +24,7 @@ constexpr const char* groups = "X25519:P-256:P-384";
 
 // The ALPN protocols in wire format (length-prefixed), server preference first; "\x02h2" goes in front when
 // the session speaks HTTP/2.
-constexpr unsigned char alpn_protocols[] = "\x08http/1.1";
+constexpr unsigned char alpn_protocols[] = "\x02h2\x08http/1.1";
 
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
                 void*) {
@@ -66,6 +66,8 @@ result<void> check_readable(std::string_view key, const std::string& path) {
 
 std::string_view alpn_name(app_protocol p) noexcept {
   switch (p) {
+    case app_protocol::h2:
+      return "h2";
     case app_protocol::http1:
       return "http/1.1";
   }
@@ -77,7 +79,7 @@ app_protocol negotiated_protocol(const SSL* ssl) noexcept {
   unsigned int len = 0;
   SSL_get0_alpn_selected(ssl, &data, &len);
   const std::string_view selected(reinterpret_cast<const char*>(data), data ? len : 0);
-  for (auto p : {app_protocol::http1}) {
+  for (auto p : {app_protocol::h2, app_protocol::http1}) {
     if (alpn_name(p) == selected) return p;
   }
   return app_protocol::http1;  // no ALPN: HTTP/1.1

@@ -11,9 +11,8 @@
 
 namespace callrec::http {
 
-// Application protocols offered by ALPN, in the server's order of preference. HTTP/2 ("h2") goes first here
-// once the session speaks it.
-enum class app_protocol : std::uint8_t { http1 };
+// Application protocols offered by ALPN, in the server's order of preference: HTTP/2, then HTTP/1.1.
+enum class app_protocol : std::uint8_t { h2, http1 };
 std::string_view alpn_name(app_protocol p) noexcept;
 
 // Reads the certificate chain and key of `tls` and checks that they are a pair. Errors name the [tls] key

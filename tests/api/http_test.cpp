@@ -86,6 +86,25 @@ int count_of(const std::string& hay, const std::string& needle) {
   return n;
 }
 
+TEST(http_transport, h2c_with_prior_knowledge_speaks_http2) {
+  test_server srv;
+  raw_socket s(srv.port());
+  // The preface in two pieces (the server waits for all of it), an empty SETTINGS frame, then a GET of
+  // /healthz on stream 1: HPACK :method GET (static 2), :scheme http (static 6), literals :authority
+  // (name 1) and :path (name 4).
+  s.send("PRI * HT");
+  const std::string settings("\0\0\0\x04\0\0\0\0\0", 9);
+  const std::string block = std::string("\x82\x86\x01\x01t\x04\x08", 7) + "/healthz";
+  const std::string headers = std::string("\0\0", 2) + static_cast<char>(block.size()) +
+                              std::string("\x01\x05\0\0\0\x01", 6) + block;  // END_STREAM | END_HEADERS
+  s.send("TP/2.0\r\n\r\nSM\r\n\r\n" + settings + headers);
+  const std::string out = s.read_until("ok\n");
+  ASSERT_GE(out.size(), 9u);
+  EXPECT_EQ(out[3], '\x04') << "the server's first frame is its SETTINGS";
+  EXPECT_NE(out.find("ok\n"), std::string::npos) << "the DATA of /healthz";
+  EXPECT_EQ(out.find("HTTP/1.1"), std::string::npos);
+}
+
 TEST(http_transport, pipelined_requests_are_answered_in_order) {
   test_server srv;
   raw_socket s(srv.port());

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -58,14 +59,33 @@ std::string negotiated_alpn(SSL* ssl) {
   return data ? std::string(reinterpret_cast<const char*>(data), len) : "";
 }
 
-TEST(tls_transport, tls13_is_the_default_and_alpn_selects_http11) {
+TEST(tls_transport, tls13_is_the_default_and_alpn_selects_what_the_client_speaks) {
   test_server srv(transport::tls);
   client cli(srv);
   ASSERT_EQ(cli.get("/healthz").status, 200u);
   ASSERT_NE(cli.tls_handle(), nullptr);
   EXPECT_EQ(SSL_version(cli.tls_handle()), TLS1_3_VERSION);
-  EXPECT_EQ(negotiated_alpn(cli.tls_handle()), "http/1.1");  // the client offered h2 first: not yet spoken
+  EXPECT_EQ(negotiated_alpn(cli.tls_handle()), "http/1.1");  // the client offered only http/1.1
   EXPECT_EQ(peer_common_name(cli.tls_handle()), "callrec-test");
+}
+
+TEST(tls_transport, a_client_offering_h2_gets_http2) {
+  test_server srv(transport::tls);
+  asio::io_context ioc;
+  auto ctx = client_tls_context(srv.cert().cert_pem, TLS1_3_VERSION);
+  ssl::stream<tcp::socket> s(ioc, *ctx);
+  static constexpr unsigned char alpn[] = "\x02h2\x08http/1.1";  // as browsers offer it
+  SSL_set_alpn_protos(s.native_handle(), alpn, sizeof alpn - 1);
+  s.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), srv.port()));
+  s.handshake(ssl::stream_base::client);
+  EXPECT_EQ(negotiated_alpn(s.native_handle()), "h2");
+  // The client preface and an empty SETTINGS frame; the server's first frame is its SETTINGS.
+  const std::string preface = std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string("\0\0\0\x04\0\0\0\0\0", 9);
+  asio::write(s, asio::buffer(preface));
+  unsigned char head[9];
+  asio::read(s, asio::buffer(head));
+  EXPECT_EQ(head[3], 0x04) << "frame type";
+  EXPECT_EQ(head[4] & 0x01, 0) << "a SETTINGS frame, not an ACK";
 }
 
 TEST(tls_transport, tls12_gets_a_forward_secret_aead_cipher) {

@@ -222,7 +222,7 @@ class client {
     }
     tls_.emplace(ioc_, *tls_context_);
     tls_->set_verify_callback(boost::asio::ssl::host_name_verification("127.0.0.1"));
-    static constexpr unsigned char alpn[] = "\x02h2\x08http/1.1";  // as browsers offer it
+    static constexpr unsigned char alpn[] = "\x08http/1.1";  // an HTTP/1.1 client (as curl --http1.1)
     SSL_set_alpn_protos(tls_->native_handle(), alpn, sizeof alpn - 1);
     if (resume_) SSL_set_session(tls_->native_handle(), resume_.get());
     tls_->next_layer().expires_after(std::chrono::seconds(10));
