@@ -20,8 +20,18 @@ h2_limits h2_limits::from(const http_limits& http) {
   h2_limits l;
   l.max_header_bytes = http.max_header_bytes;
   l.max_body_bytes = http.max_body_bytes;
-  l.idle_timeout_ms = http.idle_timeout_sec * 1000;
+  l.idle_timeout_ms = http.h2_idle_timeout_sec.value_or(http.idle_timeout_sec) * 1000;
   l.request_timeout_ms = http.request_timeout_sec * 1000;
+  l.max_concurrent_streams = http.h2_max_concurrent_streams;
+  l.initial_window_size = http.h2_initial_window_bytes;
+  // One stream may use its whole window: the connection window is never smaller than a stream's.
+  l.connection_window_size = std::max(l.connection_window_size, http.h2_initial_window_bytes);
+  l.max_frame_size = http.h2_max_frame_bytes;
+  l.rate_window_ms = 10'000;  // the [limits] counts are per 10 s
+  l.max_peer_resets_per_window = http.h2_max_resets_per_10s;
+  l.max_pings_per_window = http.h2_max_pings_per_10s;
+  l.max_settings_per_window = http.h2_max_settings_per_10s;
+  l.stall_timeout_ms = http.h2_stall_timeout_sec * 1000;
   return l;
 }
 

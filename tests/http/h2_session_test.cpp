@@ -166,6 +166,46 @@ void expect_server_answers(std::uint16_t port) {
   EXPECT_EQ(c.streams[id].body, "still here");
 }
 
+TEST(H2Limits, FromDefaultHttpLimitsKeepsTheH2Defaults) {
+  const h2_limits defaults;
+  const auto l = h2_limits::from(http_limits{});
+  EXPECT_EQ(l.max_concurrent_streams, defaults.max_concurrent_streams);
+  EXPECT_EQ(l.initial_window_size, defaults.initial_window_size);
+  EXPECT_EQ(l.connection_window_size, defaults.connection_window_size);
+  EXPECT_EQ(l.max_frame_size, defaults.max_frame_size);
+  EXPECT_EQ(l.rate_window_ms, defaults.rate_window_ms);
+  EXPECT_EQ(l.max_peer_resets_per_window, defaults.max_peer_resets_per_window);
+  EXPECT_EQ(l.max_pings_per_window, defaults.max_pings_per_window);
+  EXPECT_EQ(l.max_settings_per_window, defaults.max_settings_per_window);
+  EXPECT_EQ(l.stall_timeout_ms, defaults.stall_timeout_ms);
+  EXPECT_EQ(l.idle_timeout_ms, defaults.idle_timeout_ms);
+  EXPECT_EQ(l.request_timeout_ms, defaults.request_timeout_ms);
+}
+
+TEST(H2Limits, FromMapsTheH2Keys) {
+  http_limits http;
+  http.idle_timeout_sec = 30;
+  http.h2_max_concurrent_streams = 16;
+  http.h2_initial_window_bytes = 4 * 1024 * 1024;
+  http.h2_max_frame_bytes = 65536;
+  http.h2_max_resets_per_10s = 50;
+  http.h2_max_pings_per_10s = 20;
+  http.h2_max_settings_per_10s = 10;
+  http.h2_stall_timeout_sec = 5;
+  auto l = h2_limits::from(http);
+  EXPECT_EQ(l.max_concurrent_streams, 16u);
+  EXPECT_EQ(l.initial_window_size, 4u * 1024 * 1024);
+  EXPECT_EQ(l.connection_window_size, 4u * 1024 * 1024);  // never below one stream's window
+  EXPECT_EQ(l.max_frame_size, 65536u);
+  EXPECT_EQ(l.max_peer_resets_per_window, 50u);
+  EXPECT_EQ(l.max_pings_per_window, 20u);
+  EXPECT_EQ(l.max_settings_per_window, 10u);
+  EXPECT_EQ(l.stall_timeout_ms, 5000u);
+  EXPECT_EQ(l.idle_timeout_ms, 30000u);  // h2_idle_timeout_sec unset: idle_timeout_sec
+  http.h2_idle_timeout_sec = 120;
+  EXPECT_EQ(h2_limits::from(http).idle_timeout_ms, 120000u);
+}
+
 TEST(H2Session, ManyConcurrentStreamsOnOneConnectionAllAnsweredOutOfOrder) {
   test_server server(fast_limits());
   test_client c(server.port());
