@@ -349,6 +349,11 @@ TEST_P(hub_test, health_ready_and_metrics) {
             std::string::npos);
   EXPECT_NE(m.body.find("callrec_request_duration_seconds_bucket"), std::string::npos);
   EXPECT_NE(m.body.find("callrec_live_calls"), std::string::npos);
+  // One HTTP/2 connection so far (this client's), carrying the 4 requests above.
+  const bool h2 = uses_http2(GetParam());
+  EXPECT_NE(m.body.find(h2 ? "callrec_h2_connections_total 1\n" : "callrec_h2_connections_total 0\n"),
+            std::string::npos);
+  EXPECT_NE(m.body.find(h2 ? "callrec_h2_streams_total 4\n" : "callrec_h2_streams_total 0\n"), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(transports, hub_test, ::testing::ValuesIn(all_transports),

@@ -74,6 +74,7 @@ class test_server {
   }
   std::uint16_t port() const { return port_; }
   int ended() const { return ended_.load(); }
+  const obs::metrics& metrics() const { return metrics_; }
   void release() {
     asio::post(ioc_, [this] {
       released_ = true;
@@ -129,7 +130,7 @@ class test_server {
       auto [ec, n] = co_await asio::async_read(sock, asio::buffer(first), use_tuple);
       first.resize(n);
     }
-    co_await run_h2(sock, first, handler_, limits_, "127.0.0.1:1", &*control);
+    co_await run_h2(sock, first, handler_, limits_, "127.0.0.1:1", &*control, &metrics_);
     controls_.erase(control);
     ++ended_;
   }
@@ -142,6 +143,7 @@ class test_server {
   bool released_ = false;
   handler handler_;
   std::list<h2_control> controls_;
+  obs::metrics metrics_;
   std::uint16_t port_ = 0;
   std::atomic<int> started_{0}, ended_{0};
   std::thread thread_;
@@ -164,6 +166,16 @@ void expect_server_answers(std::uint16_t port) {
   ASSERT_TRUE(c.run_until([&] { return c.complete(id); }));
   EXPECT_EQ(c.streams[id].status, 200);
   EXPECT_EQ(c.streams[id].body, "still here");
+}
+
+// The server's metrics contain `line` within 5 s (a connection is counted once its coroutines have ended).
+bool metric_reaches(const test_server& server, const std::string& line) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (server.metrics().render().find(line) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
 }
 
 TEST(H2Limits, FromDefaultHttpLimitsKeepsTheH2Defaults) {
@@ -219,6 +231,10 @@ TEST(H2Session, ManyConcurrentStreamsOnOneConnectionAllAnsweredOutOfOrder) {
     EXPECT_EQ(st.body, std::to_string((100 - i) * 2));
   }
   EXPECT_NE(c.completion_order.front(), ids.front());  // the shortest delay (the last stream) came first
+  EXPECT_EQ(server.metrics().h2_connections.value(), 1u);
+  EXPECT_EQ(server.metrics().h2_streams.value(), 100u);
+  EXPECT_NE(server.metrics().render().find("callrec_h2_abuse_closes_total{reason=\"rapid_reset\"} 0\n"),
+            std::string::npos);
 }
 
 TEST(H2Session, PostBodyArrivesIntactAcrossWindowUpdates) {
@@ -321,6 +337,8 @@ TEST(H2Session, RapidResetGetsGoawayEnhanceYourCalmAndCloseOthersUnaffected) {
   ASSERT_TRUE(other.run_until([&] { return other.complete(id); }));
   EXPECT_EQ(other.streams[id].body, "other");
   expect_server_answers(server.port());
+  EXPECT_TRUE(metric_reaches(server, "callrec_h2_abuse_closes_total{reason=\"rapid_reset\"} 1\n"));
+  EXPECT_EQ(server.metrics().h2_connections.value(), 3u);
 }
 
 TEST(H2Session, PingFloodClosesTheConnectionOthersUnaffected) {
@@ -365,6 +383,7 @@ TEST(H2Session, ZeroWindowClientIsCutOffAfterTheStallLimit) {
   EXPECT_TRUE(c.goaway);
   EXPECT_EQ(c.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
   expect_server_answers(server.port());
+  EXPECT_TRUE(metric_reaches(server, "callrec_h2_abuse_closes_total{reason=\"stall\"} 1\n"));
 }
 
 TEST(H2Session, ClientThatNeverReadsTheSocketIsCutOffAfterTheStallLimit) {

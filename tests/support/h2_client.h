@@ -239,7 +239,8 @@ class h2_connection {
       if (ec != boost::asio::error::would_block) break;
       ec.clear();
       n = 0;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
       pollfd p{sock_.native_handle(), POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
