@@ -218,7 +218,10 @@ result<server_config> parse_config(std::string_view text, std::string_view sourc
     if (!t) return bad(source, "limits", "must be a table");
     CALLREC_TRY(check_keys(*t, "limits", source,
                            {"max_header_bytes", "max_body_bytes", "max_connections", "idle_timeout_sec",
-                            "request_timeout_sec", "tls_handshake_timeout_sec"}));
+                            "request_timeout_sec", "tls_handshake_timeout_sec", "h2_max_concurrent_streams",
+                            "h2_initial_window_bytes", "h2_max_frame_bytes", "h2_max_resets_per_10s",
+                            "h2_max_pings_per_10s", "h2_max_settings_per_10s", "h2_stall_timeout_sec",
+                            "h2_idle_timeout_sec"}));
     auto& l = cfg.limits;
     CALLREC_TRY(read_int(*t, "max_header_bytes", "limits.max_header_bytes", source, l.max_header_bytes, 1024,
                          1024 * 1024));
@@ -230,6 +233,26 @@ result<server_config> parse_config(std::string_view text, std::string_view sourc
         read_int(*t, "request_timeout_sec", "limits.request_timeout_sec", source, l.request_timeout_sec, 1, 600));
     CALLREC_TRY(read_int(*t, "tls_handshake_timeout_sec", "limits.tls_handshake_timeout_sec", source,
                          l.tls_handshake_timeout_sec, 1, 600));
+    CALLREC_TRY(read_int(*t, "h2_max_concurrent_streams", "limits.h2_max_concurrent_streams", source,
+                         l.h2_max_concurrent_streams, 1, 10000));
+    // RFC 9113 6.5.2 bounds the window (2^31-1) and the frame size (16 KiB to 16 MiB - 1).
+    CALLREC_TRY(read_int(*t, "h2_initial_window_bytes", "limits.h2_initial_window_bytes", source,
+                         l.h2_initial_window_bytes, 1024, 2147483647));
+    CALLREC_TRY(read_int(*t, "h2_max_frame_bytes", "limits.h2_max_frame_bytes", source, l.h2_max_frame_bytes, 16384,
+                         16777215));
+    CALLREC_TRY(read_int(*t, "h2_max_resets_per_10s", "limits.h2_max_resets_per_10s", source,
+                         l.h2_max_resets_per_10s, 1, 1000000));
+    CALLREC_TRY(read_int(*t, "h2_max_pings_per_10s", "limits.h2_max_pings_per_10s", source, l.h2_max_pings_per_10s,
+                         1, 1000000));
+    CALLREC_TRY(read_int(*t, "h2_max_settings_per_10s", "limits.h2_max_settings_per_10s", source,
+                         l.h2_max_settings_per_10s, 1, 1000000));
+    CALLREC_TRY(read_int(*t, "h2_stall_timeout_sec", "limits.h2_stall_timeout_sec", source, l.h2_stall_timeout_sec,
+                         1, 600));
+    if (t->get("h2_idle_timeout_sec")) {
+      std::uint32_t idle = 0;
+      CALLREC_TRY(read_int(*t, "h2_idle_timeout_sec", "limits.h2_idle_timeout_sec", source, idle, 1, 3600));
+      l.h2_idle_timeout_sec = idle;
+    }
   }
   if (const toml::node* n = root.get("apps")) {
     const toml::array* arr = n->as_array();

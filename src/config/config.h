@@ -46,6 +46,19 @@ struct http_limits {
   // From accept to the end of the TLS handshake ([tls] only): a client that connects and never finishes the
   // handshake holds a socket and a half-built TLS session, so it gets less time than an idle keep-alive one.
   std::uint32_t tls_handshake_timeout_sec = 10;
+
+  // HTTP/2 (ALPN h2 and h2c). The sizes and timeouts above apply to HTTP/2 too; these are its own. Going over a
+  // per_10s count (in a fixed 10 s window) ends the connection with GOAWAY ENHANCE_YOUR_CALM.
+  std::uint32_t h2_max_concurrent_streams = 128;      // requests in flight on one connection
+  std::uint32_t h2_initial_window_bytes = 256 * 1024;  // request body a client may send per stream ahead of us
+  std::uint32_t h2_max_frame_bytes = 16 * 1024;       // largest frame accepted (16 KiB: the protocol default)
+  std::uint32_t h2_max_resets_per_10s = 200;          // streams the client resets: rapid reset (CVE-2023-44487)
+  std::uint32_t h2_max_pings_per_10s = 100;           // PING frames from the client (CVE-2019-9512)
+  std::uint32_t h2_max_settings_per_10s = 100;        // SETTINGS frames from the client (CVE-2019-9515)
+  // Responses that make no progress for this long (zero flow-control window, socket not read): cut off.
+  std::uint32_t h2_stall_timeout_sec = 10;
+  // A connection with no open stream for this long is closed (GOAWAY); unset: idle_timeout_sec.
+  std::optional<std::uint32_t> h2_idle_timeout_sec;
 };
 
 struct server_config {

@@ -20,8 +20,18 @@ h2_limits h2_limits::from(const http_limits& http) {
   h2_limits l;
   l.max_header_bytes = http.max_header_bytes;
   l.max_body_bytes = http.max_body_bytes;
-  l.idle_timeout_ms = http.idle_timeout_sec * 1000;
+  l.idle_timeout_ms = http.h2_idle_timeout_sec.value_or(http.idle_timeout_sec) * 1000;
   l.request_timeout_ms = http.request_timeout_sec * 1000;
+  l.max_concurrent_streams = http.h2_max_concurrent_streams;
+  l.initial_window_size = http.h2_initial_window_bytes;
+  // One stream may use its whole window: the connection window is never smaller than a stream's.
+  l.connection_window_size = std::max(l.connection_window_size, http.h2_initial_window_bytes);
+  l.max_frame_size = http.h2_max_frame_bytes;
+  l.rate_window_ms = 10'000;  // the [limits] counts are per 10 s
+  l.max_peer_resets_per_window = http.h2_max_resets_per_10s;
+  l.max_pings_per_window = http.h2_max_pings_per_10s;
+  l.max_settings_per_window = http.h2_max_settings_per_10s;
+  l.stall_timeout_ms = http.h2_stall_timeout_sec * 1000;
   return l;
 }
 
@@ -93,6 +103,8 @@ struct h2_server_session::impl {
   bool fatal = false;   // nghttp2 can no longer be used for input (callback failure or library error)
   bool broken = false;  // nor for output
   std::string reason;
+  h2_abuse abuse = h2_abuse::none;
+  std::uint64_t streams_opened = 0;
 
   std::chrono::milliseconds window() const { return std::chrono::milliseconds(lim.rate_window_ms); }
 
@@ -102,9 +114,10 @@ struct h2_server_session::impl {
   }
 
   // Ends the connection from inside a callback: GOAWAY ENHANCE_YOUR_CALM, no more input processed.
-  int fail(std::string why) {
+  int fail(h2_abuse kind, std::string why) {
     if (!fatal) {
       fatal = true;
+      abuse = kind;
       reason = std::move(why);
       nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM);
     }
@@ -175,7 +188,7 @@ struct h2_server_session::impl {
         hd->type == NGHTTP2_DATA || hd->type == NGHTTP2_HEADERS || hd->type == NGHTTP2_CONTINUATION;
     if (may_be_empty_flood && hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM) &&
         self.empties.over(self.now, self.window(), self.lim.max_empty_frames_per_window)) {
-      return self.fail("empty frame flood");
+      return self.fail(h2_abuse::empty_frames, "empty frame flood");
     }
     return 0;
   }
@@ -188,6 +201,7 @@ struct h2_server_session::impl {
       st->started = self.now;
       self.streams[frame->hd.stream_id] = std::move(st);
       ++self.open_count;
+      ++self.streams_opened;
     } catch (const std::exception&) {
       return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
@@ -248,19 +262,19 @@ struct h2_server_session::impl {
     switch (frame->hd.type) {
       case NGHTTP2_RST_STREAM:
         if (self.resets.over(self.now, self.window(), self.lim.max_peer_resets_per_window)) {
-          return self.fail("rapid reset: too many streams reset by the client");
+          return self.fail(h2_abuse::rapid_reset, "rapid reset: too many streams reset by the client");
         }
         return 0;
       case NGHTTP2_PING:
         if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) &&
             self.pings.over(self.now, self.window(), self.lim.max_pings_per_window)) {
-          return self.fail("PING flood");
+          return self.fail(h2_abuse::ping_flood, "PING flood");
         }
         return 0;
       case NGHTTP2_SETTINGS:
         if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) &&
             self.settings.over(self.now, self.window(), self.lim.max_settings_per_window)) {
-          return self.fail("SETTINGS flood");
+          return self.fail(h2_abuse::settings_flood, "SETTINGS flood");
         }
         return 0;
       case NGHTTP2_HEADERS:
@@ -372,6 +386,7 @@ bool h2_server_session::receive(std::string_view bytes, time_point now) {
   if (rv < 0 && !d.fatal) {
     d.fatal = true;
     d.reason = nghttp2_strerror(static_cast<int>(rv));
+    if (rv == NGHTTP2_ERR_FLOODED) d.abuse = h2_abuse::flood;
     nghttp2_session_terminate_session(d.session,
                                       rv == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
   }
@@ -436,11 +451,12 @@ void h2_server_session::shutdown() {
                         NGHTTP2_NO_ERROR, nullptr, 0);
 }
 
-void h2_server_session::terminate(std::uint32_t error_code, std::string_view reason) {
+void h2_server_session::terminate(std::uint32_t error_code, std::string_view reason, h2_abuse abuse) {
   auto& d = *impl_;
   if (d.fatal || d.broken) return;
   d.fatal = true;
   d.reason.assign(reason);
+  d.abuse = abuse;
   nghttp2_session_terminate_session(d.session, error_code);
 }
 
@@ -468,6 +484,28 @@ bool h2_server_session::blocked_on_peer_window() const {
 std::size_t h2_server_session::open_streams() const noexcept { return impl_->open_count; }
 
 std::string_view h2_server_session::close_reason() const noexcept { return impl_->reason; }
+h2_abuse h2_server_session::abuse() const noexcept { return impl_->abuse; }
+std::uint64_t h2_server_session::streams_opened() const noexcept { return impl_->streams_opened; }
+
+std::string_view to_string(h2_abuse a) noexcept {
+  switch (a) {
+    case h2_abuse::none:
+      return "none";
+    case h2_abuse::rapid_reset:
+      return "rapid_reset";
+    case h2_abuse::ping_flood:
+      return "ping_flood";
+    case h2_abuse::settings_flood:
+      return "settings_flood";
+    case h2_abuse::empty_frames:
+      return "empty_frames";
+    case h2_abuse::flood:
+      return "flood";
+    case h2_abuse::stall:
+      return "stall";
+  }
+  return "other";
+}
 
 void h2_control::shutdown() {
   requested_ = true;
@@ -487,6 +525,7 @@ void h2_control::detach() {
 // The TLS instantiation is left to the code that includes <boost/asio/ssl.hpp> (and compiles Asio's SSL
 // implementation); plain TCP is compiled once, here.
 template asio::awaitable<void> run_h2<asio::ip::tcp::socket>(asio::ip::tcp::socket&, std::string_view, const handler&,
-                                                             const h2_limits&, std::string_view, h2_control*);
+                                                             const h2_limits&, std::string_view, h2_control*,
+                                                             obs::metrics*);
 
 }  // namespace callrec::http

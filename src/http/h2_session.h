@@ -87,6 +87,10 @@ struct h2_limits {
   static h2_limits from(const http_limits& http);
 };
 
+// Why a connection was ended for abuse (the metrics label); none when it was not.
+enum class h2_abuse : std::uint8_t { none, rapid_reset, ping_flood, settings_flood, empty_frames, flood, stall };
+std::string_view to_string(h2_abuse a) noexcept;
+
 // The byte-in/byte-out core of one server connection. No I/O, no clock reads, single-threaded. The owner
 // feeds received bytes to `receive`, writes what `take_output` gives, and answers each request it is told
 // of with `submit_reply` (at once or later, in any order).
@@ -113,7 +117,7 @@ class h2_server_session {
   // Graceful shutdown: GOAWAY (last stream id processed), in-flight streams finish, then `done`.
   void shutdown();
   // Immediate end with GOAWAY carrying `error_code` (an nghttp2_error_code), e.g. a stalled client.
-  void terminate(std::uint32_t error_code, std::string_view reason);
+  void terminate(std::uint32_t error_code, std::string_view reason, h2_abuse abuse = h2_abuse::none);
 
   // Nothing more to read or write: the connection can be closed once the output is flushed.
   bool done() const;
@@ -124,6 +128,10 @@ class h2_server_session {
   std::size_t open_streams() const noexcept;
   // Why the connection ended early (empty when it did not): for logs and tests.
   std::string_view close_reason() const noexcept;
+  // Whether it ended for abuse, and which (for metrics).
+  h2_abuse abuse() const noexcept;
+  // Request streams the client has opened so far (for metrics).
+  std::uint64_t streams_opened() const noexcept;
 
   struct impl;
 
@@ -167,11 +175,12 @@ inline constexpr std::uint32_t enhance_your_calm = 0x0b;  // the HTTP/2 error co
 template <class Stream>
 struct h2_driver {
   h2_driver(Stream& stream, const handler& handler, const h2_limits& limits, std::string_view remote,
-            const asio::any_io_executor& ex)
+            const asio::any_io_executor& ex, obs::metrics* metrics)
       : s(stream),
         h(handler),
         lim(limits),
         ex(ex),
+        metrics(metrics),
         wake(ex, steady::time_point::max()),
         watchdog_timer(ex),
         session(
@@ -182,7 +191,10 @@ struct h2_driver {
   const handler& h;
   const h2_limits& lim;
   asio::any_io_executor ex;
-  asio::steady_timer wake;  // cancelled to wake `run`
+  obs::metrics* metrics;  // null: not counted
+  std::uint64_t streams_counted = 0;
+  bool cut_off_unread = false;  // closed because the client stopped reading the socket
+  asio::steady_timer wake;      // cancelled to wake `run`
   asio::steady_timer watchdog_timer;
   h2_server_session session;
   std::string input;
@@ -197,6 +209,21 @@ struct h2_driver {
   std::optional<steady::time_point> stalled_since;
   std::optional<steady::time_point> shutdown_at;
   std::optional<steady::time_point> linger_until;
+
+  void count_streams() {
+    if (!metrics) return;
+    const auto n = session.streams_opened();
+    metrics->h2_streams.add(n - streams_counted);
+    streams_counted = n;
+  }
+
+  // Once the connection is over.
+  void count_end() {
+    if (!metrics) return;
+    count_streams();
+    const h2_abuse a = cut_off_unread && session.abuse() == h2_abuse::none ? h2_abuse::stall : session.abuse();
+    if (a != h2_abuse::none) metrics->h2_abuse_close(to_string(a));
+  }
 
   void notify() {
     dirty = true;
@@ -214,6 +241,7 @@ struct h2_driver {
   }
 
   void start_handler(std::int32_t id, const request& req) {
+    count_streams();  // before the handler, which may run at once (and render the metrics)
     ++handlers;
     try {
       asio::co_spawn(ex, h(req), [this, id](std::exception_ptr e, reply r) {
@@ -249,6 +277,7 @@ struct h2_driver {
   asio::awaitable<void> read_loop() {
     if (!input.empty()) {
       session.receive(input, steady::now());
+      count_streams();
       notify();
     }
     input.resize(std::max<std::size_t>(lim.max_write_bytes, 16 * 1024));
@@ -258,6 +287,7 @@ struct h2_driver {
       if (ec || closing) break;
       if (session.wants_read()) {
         session.receive(std::string_view(input.data(), n), steady::now());
+        count_streams();
         notify();
       } else if ((discarded += n) > 1024 * 1024) {
         break;  // input after the end is read and dropped (so closing does not reset the GOAWAY away), up to 1 MiB
@@ -276,11 +306,12 @@ struct h2_driver {
       if (closing) break;
       const auto now = steady::now();
       if (writing && now - write_started > stall) {
+        cut_off_unread = true;
         close_socket();  // the client does not read the socket: nothing more can be sent, not even GOAWAY
         break;
       }
       if (stalled_since && now - *stalled_since > stall) {
-        session.terminate(enhance_your_calm, "zero window stall");
+        session.terminate(enhance_your_calm, "zero window stall", h2_abuse::stall);
         stalled_since.reset();
         notify();
       }
@@ -344,10 +375,12 @@ struct h2_driver {
 // implicitly for TLS streams.
 template <class Stream>
 boost::asio::awaitable<void> run_h2(Stream& s, std::string_view already_read, const handler& h, const h2_limits& limits,
-                                    std::string_view remote, h2_control* control = nullptr) {
+                                    std::string_view remote, h2_control* control = nullptr,
+                                    obs::metrics* metrics = nullptr) {
   namespace asio = boost::asio;
   const auto ex = co_await asio::this_coro::executor;
-  auto d = std::make_unique<h2_detail::h2_driver<Stream>>(s, h, limits, remote, ex);
+  auto d = std::make_unique<h2_detail::h2_driver<Stream>>(s, h, limits, remote, ex, metrics);
+  if (metrics) metrics->h2_connections.add();
   d->input.assign(already_read);
   if (control) control->attach(&d->session, [p = d.get()] { p->notify(); });
   auto* p = d.get();
@@ -360,12 +393,13 @@ boost::asio::awaitable<void> run_h2(Stream& s, std::string_view already_read, co
     p->notify();
   });
   co_await p->run(control);
+  p->count_end();
   if (control) control->detach();
 }
 
 extern template boost::asio::awaitable<void> run_h2<boost::asio::ip::tcp::socket>(boost::asio::ip::tcp::socket&,
                                                                                   std::string_view, const handler&,
                                                                                   const h2_limits&, std::string_view,
-                                                                                  h2_control*);
+                                                                                  h2_control*, obs::metrics*);
 
 }  // namespace callrec::http

@@ -338,7 +338,7 @@ asio::awaitable<void> server::serve_h2(connection& conn, Stream& stream, std::st
   conn.deadline = steady::time_point::max();
   if (stopping_) conn.h2_ctl.shutdown();
   const std::string remote = conn.remote();
-  co_await run_h2(stream, already_read, handler_, h2_limits::from(options_.limits), remote, &conn.h2_ctl);
+  co_await run_h2(stream, already_read, handler_, h2_limits::from(options_.limits), remote, &conn.h2_ctl, &metrics_);
 }
 
 template <class Stream>

@@ -87,6 +87,12 @@ void metrics::request(api_id api, int error_code, double seconds) noexcept {
   latency_[a].observe(seconds);
 }
 
+void metrics::h2_abuse_close(std::string_view reason) noexcept {
+  std::size_t i = 0;
+  while (i + 1 < h2_abuse_reasons.size() && h2_abuse_reasons[i] != reason) ++i;
+  h2_abuse_closes_[i].add();
+}
+
 void metrics::add_gauge(std::string name, std::string help, std::function<double()> read) {
   gauges_.push_back({std::move(name), std::move(help), std::move(read), "gauge"});
 }
@@ -144,6 +150,15 @@ std::string metrics::render() const {
   emit_counter("callrec_tls_handshake_failures_total",
                "TLS handshakes that failed or timed out (plain HTTP on the TLS port, old protocols, ...).",
                tls_handshake_failures);
+  emit_counter("callrec_h2_connections_total", "HTTP/2 connections (ALPN h2 and h2c).", h2_connections);
+  emit_counter("callrec_h2_streams_total", "HTTP/2 streams opened by clients.", h2_streams);
+  out += "# HELP callrec_h2_abuse_closes_total HTTP/2 connections ended for abuse (GOAWAY ENHANCE_YOUR_CALM or "
+         "cut off when stalled), by reason.\n# TYPE callrec_h2_abuse_closes_total counter\n";
+  for (std::size_t i = 0; i < h2_abuse_reasons.size(); ++i) {
+    out += "callrec_h2_abuse_closes_total{reason=\"";
+    out += h2_abuse_reasons[i];
+    out += "\"} " + std::to_string(h2_abuse_closes_[i].value()) + "\n";
+  }
   out += "# HELP callrec_store_commit_seconds Time from queueing an update to its durable commit.\n"
          "# TYPE callrec_store_commit_seconds histogram\n";
   store_commit_seconds.render(out, "callrec_store_commit_seconds", "");

@@ -49,6 +49,12 @@ class metrics {
   counter events_applied, events_duplicate, events_late, events_refused;
   counter timers_fired, records_written, records_purged;
   counter connections_accepted, connections_rejected, http_errors, tls_handshake_failures;
+  counter h2_connections, h2_streams;  // HTTP/2 connections served, streams the clients opened on them
+
+  // HTTP/2 connections ended for abuse (GOAWAY ENHANCE_YOUR_CALM, or cut off when stalled), by reason.
+  static constexpr std::array<std::string_view, 7> h2_abuse_reasons{
+      "rapid_reset", "ping_flood", "settings_flood", "empty_frames", "flood", "stall", "other"};
+  void h2_abuse_close(std::string_view reason) noexcept;  // an unknown reason counts as "other"
   histogram store_commit_seconds, store_read_seconds;
 
   // Values read at render time from their owner (e.g. live calls and commits from the store).
@@ -67,6 +73,7 @@ class metrics {
     std::string_view type;  // "gauge" or "counter"
   };
   std::vector<gauge> gauges_;
+  std::array<counter, h2_abuse_reasons.size()> h2_abuse_closes_{};
 };
 
 }  // namespace callrec::obs

@@ -12,7 +12,7 @@ namespace {
 
 namespace json = boost::json;
 
-// Every hub test runs over plain HTTP and over HTTPS (the API must not care which).
+// Every hub test runs over HTTP/1.1 and HTTP/2, each plain and over TLS (the API must not care which).
 class hub_test : public ::testing::TestWithParam<transport> {
  protected:
   test_server srv{GetParam()};
@@ -77,6 +77,7 @@ TEST_P(hub_test, unknown_call_is_101050) {
   EXPECT_EQ(a.status, 200u);
   EXPECT_EQ(a.code(), 101050);
   EXPECT_FALSE(a.json.as_object().contains("data"));
+  EXPECT_EQ(a.content_type, "application/json");
 }
 
 TEST_P(hub_test, request_id_is_32_hex_unique_and_sent_as_header) {
@@ -348,9 +349,14 @@ TEST_P(hub_test, health_ready_and_metrics) {
             std::string::npos);
   EXPECT_NE(m.body.find("callrec_request_duration_seconds_bucket"), std::string::npos);
   EXPECT_NE(m.body.find("callrec_live_calls"), std::string::npos);
+  // One HTTP/2 connection so far (this client's), carrying the 4 requests above.
+  const bool h2 = uses_http2(GetParam());
+  EXPECT_NE(m.body.find(h2 ? "callrec_h2_connections_total 1\n" : "callrec_h2_connections_total 0\n"),
+            std::string::npos);
+  EXPECT_NE(m.body.find(h2 ? "callrec_h2_streams_total 4\n" : "callrec_h2_streams_total 0\n"), std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(transports, hub_test, ::testing::Values(transport::plain, transport::tls),
+INSTANTIATE_TEST_SUITE_P(transports, hub_test, ::testing::ValuesIn(all_transports),
                          [](const ::testing::TestParamInfo<transport>& p) { return to_string(p.param); });
 
 }  // namespace

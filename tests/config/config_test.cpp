@@ -49,6 +49,16 @@ TEST(config, errors_name_the_key) {
       {"[limits]\nmax_body_bytes = 1", "limits.max_body_bytes"},
       {"[limits]\ntls_handshake_timeout_sec = 0", "limits.tls_handshake_timeout_sec"},
       {"[limits]\ntls_handshake_timeout_sec = 601", "limits.tls_handshake_timeout_sec"},
+      {"[limits]\nh2_max_concurrent_streams = 0", "limits.h2_max_concurrent_streams"},
+      {"[limits]\nh2_initial_window_bytes = 2147483648", "limits.h2_initial_window_bytes"},
+      {"[limits]\nh2_max_frame_bytes = 16383", "limits.h2_max_frame_bytes"},
+      {"[limits]\nh2_max_frame_bytes = 16777216", "limits.h2_max_frame_bytes"},
+      {"[limits]\nh2_max_resets_per_10s = 0", "limits.h2_max_resets_per_10s"},
+      {"[limits]\nh2_max_pings_per_10s = \"100\"", "limits.h2_max_pings_per_10s"},
+      {"[limits]\nh2_max_settings_per_10s = -1", "limits.h2_max_settings_per_10s"},
+      {"[limits]\nh2_stall_timeout_sec = 0", "limits.h2_stall_timeout_sec"},
+      {"[limits]\nh2_idle_timeout_sec = 3601", "limits.h2_idle_timeout_sec"},
+      {"[limits]\nh2_max_streams = 10", "h2_max_streams"},
       {"[tls]\ncert = \"c.pem\"", "tls.key"},
       {"[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nca = \"x\"", "tls.ca"},
       {"listen = ", "callrec.toml:1"},
@@ -87,6 +97,34 @@ TEST(config, tls_allows_a_non_loopback_listener_and_has_a_handshake_timeout) {
   auto l = parse_config("[limits]\ntls_handshake_timeout_sec = 3", "f");
   ASSERT_TRUE(l) << l.error().message;
   EXPECT_EQ(l->limits.tls_handshake_timeout_sec, 3u);
+}
+
+TEST(config, h2_limits_have_defaults_and_can_be_set) {
+  auto d = parse_config("", "f");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->limits.h2_max_concurrent_streams, 128u);
+  EXPECT_EQ(d->limits.h2_initial_window_bytes, 256u * 1024);
+  EXPECT_EQ(d->limits.h2_max_frame_bytes, 16u * 1024);
+  EXPECT_EQ(d->limits.h2_max_resets_per_10s, 200u);
+  EXPECT_EQ(d->limits.h2_max_pings_per_10s, 100u);
+  EXPECT_EQ(d->limits.h2_max_settings_per_10s, 100u);
+  EXPECT_EQ(d->limits.h2_stall_timeout_sec, 10u);
+  EXPECT_FALSE(d->limits.h2_idle_timeout_sec);  // idle_timeout_sec applies
+
+  auto c = parse_config(
+      "[limits]\nh2_max_concurrent_streams = 16\nh2_initial_window_bytes = 4194304\nh2_max_frame_bytes = 65536\n"
+      "h2_max_resets_per_10s = 50\nh2_max_pings_per_10s = 20\nh2_max_settings_per_10s = 10\n"
+      "h2_stall_timeout_sec = 5\nh2_idle_timeout_sec = 120\n",
+      "f");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->limits.h2_max_concurrent_streams, 16u);
+  EXPECT_EQ(c->limits.h2_initial_window_bytes, 4194304u);
+  EXPECT_EQ(c->limits.h2_max_frame_bytes, 65536u);
+  EXPECT_EQ(c->limits.h2_max_resets_per_10s, 50u);
+  EXPECT_EQ(c->limits.h2_max_pings_per_10s, 20u);
+  EXPECT_EQ(c->limits.h2_max_settings_per_10s, 10u);
+  EXPECT_EQ(c->limits.h2_stall_timeout_sec, 5u);
+  EXPECT_EQ(c->limits.h2_idle_timeout_sec, 120u);
 }
 
 TEST(config, no_apps_is_an_error) {

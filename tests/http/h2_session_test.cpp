@@ -28,6 +28,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/h2_client.h"
+
 namespace callrec::http {
 namespace {
 
@@ -72,6 +74,7 @@ class test_server {
   }
   std::uint16_t port() const { return port_; }
   int ended() const { return ended_.load(); }
+  const obs::metrics& metrics() const { return metrics_; }
   void release() {
     asio::post(ioc_, [this] {
       released_ = true;
@@ -127,7 +130,7 @@ class test_server {
       auto [ec, n] = co_await asio::async_read(sock, asio::buffer(first), use_tuple);
       first.resize(n);
     }
-    co_await run_h2(sock, first, handler_, limits_, "127.0.0.1:1", &*control);
+    co_await run_h2(sock, first, handler_, limits_, "127.0.0.1:1", &*control, &metrics_);
     controls_.erase(control);
     ++ended_;
   }
@@ -140,187 +143,14 @@ class test_server {
   bool released_ = false;
   handler handler_;
   std::list<h2_control> controls_;
+  obs::metrics metrics_;
   std::uint16_t port_ = 0;
   std::atomic<int> started_{0}, ended_{0};
   std::thread thread_;
 };
 
-// An nghttp2 client session over a blocking socket, pumped by hand.
-class test_client {
- public:
-  struct stream_state {
-    int status = 0;
-    std::map<std::string, std::string> headers;
-    std::string body;
-    bool closed = false;
-    std::uint32_t close_code = 0;
-  };
-
-  struct options {
-    std::uint32_t initial_window = 65535;
-    bool auto_window_update = true;
-    std::uint32_t peer_max_concurrent_streams = 100;
-    bool huge_connection_window = false;
-  };
-
-  explicit test_client(std::uint16_t port) : test_client(port, options{}) {}
-  test_client(std::uint16_t port, options o) : sock_(ioc_) {
-    sock_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-    nghttp2_session_callbacks* cbs = nullptr;
-    nghttp2_session_callbacks_new(&cbs);
-    nghttp2_session_callbacks_set_on_header_callback(cbs, &on_header);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &on_data);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &on_close);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &on_frame);
-    nghttp2_option* opt = nullptr;
-    nghttp2_option_new(&opt);
-    nghttp2_option_set_no_auto_window_update(opt, o.auto_window_update ? 0 : 1);
-    nghttp2_option_set_peer_max_concurrent_streams(opt, o.peer_max_concurrent_streams);
-    nghttp2_session_client_new2(&session_, cbs, this, opt);
-    nghttp2_session_callbacks_del(cbs);
-    nghttp2_option_del(opt);
-    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, o.initial_window}};
-    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, 1);
-    if (o.huge_connection_window) {
-      nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_MAX_WINDOW_SIZE);
-    }
-  }
-  ~test_client() { nghttp2_session_del(session_); }
-
-  std::int32_t request(const std::string& method, const std::string& path, std::string body = {},
-                       std::vector<std::pair<std::string, std::string>> extra = {}) {
-    auto nv = [](const std::string& n, const std::string& v) {
-      return nghttp2_nv{(std::uint8_t*)n.data(), (std::uint8_t*)v.data(), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE};
-    };
-    static const std::string m = ":method", p = ":path", s = ":scheme", a = ":authority", http = "http", host = "t";
-    std::vector<nghttp2_nv> nva{nv(m, method), nv(p, path), nv(s, http), nv(a, host)};
-    for (auto& [n, v] : extra) nva.push_back(nv(n, v));
-    auto src = std::make_unique<body_source>(body_source{std::move(body), 0});
-    nghttp2_data_provider prd{};
-    prd.source.ptr = src.get();
-    prd.read_callback = &read_body;
-    const bool has_body = !src->data.empty();
-    const std::int32_t id =
-        nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), has_body ? &prd : nullptr, this);
-    sources_.push_back(std::move(src));
-    return id;
-  }
-
-  // Sends what nghttp2 has queued. False when the socket failed.
-  bool flush() {
-    for (;;) {
-      const std::uint8_t* data = nullptr;
-      const auto n = nghttp2_session_mem_send(session_, &data);
-      if (n <= 0) return n == 0;
-      boost::system::error_code ec;
-      asio::write(sock_, asio::buffer(data, static_cast<std::size_t>(n)), ec);
-      if (ec) return false;
-    }
-  }
-
-  // Sends, then reads what arrives within `wait`. Returns false once the connection is over.
-  bool pump(std::chrono::milliseconds wait = 20ms) {
-    if (eof) return false;
-    if (!flush()) {
-      eof = true;
-      return false;
-    }
-    pollfd p{sock_.native_handle(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return true;
-    char buf[65536];
-    boost::system::error_code ec;
-    const std::size_t n = sock_.read_some(asio::buffer(buf), ec);
-    if (ec) {
-      eof = true;
-      return false;
-    }
-    if (nghttp2_session_mem_recv(session_, (const std::uint8_t*)buf, n) < 0) eof = true;
-    return !eof;
-  }
-
-  // Pumps until `done` holds or the connection ends or 10 s pass; returns done().
-  bool run_until(const std::function<bool()>& done, std::chrono::seconds limit = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      if (!pump()) break;
-    }
-    return done();
-  }
-
-  // Reads the socket to its end (the server closed it) within `limit`; true if it ended.
-  bool wait_closed(std::chrono::seconds limit = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!eof && std::chrono::steady_clock::now() < deadline) pump();
-    return eof;
-  }
-
-  bool complete(std::int32_t id) const {
-    auto it = streams.find(id);
-    return it != streams.end() && it->second.closed;
-  }
-
-  nghttp2_session* session() { return session_; }
-  tcp::socket& socket() { return sock_; }
-
-  std::map<std::int32_t, stream_state> streams;
-  std::vector<std::int32_t> completion_order;
-  bool goaway = false;
-  std::uint32_t goaway_code = 0;
-  bool eof = false;
-  int ping_acks = 0;
-
- private:
-  struct body_source {
-    std::string data;
-    std::size_t sent;
-  };
-
-  static ssize_t read_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t len, std::uint32_t* flags,
-                           nghttp2_data_source* source, void*) {
-    auto& b = *static_cast<body_source*>(source->ptr);
-    const std::size_t n = std::min(len, b.data.size() - b.sent);
-    std::memcpy(buf, b.data.data() + b.sent, n);
-    b.sent += n;
-    if (b.sent == b.data.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
-    return static_cast<ssize_t>(n);
-  }
-  static int on_header(nghttp2_session*, const nghttp2_frame* f, const std::uint8_t* name, std::size_t namelen,
-                       const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* user) {
-    auto& self = *static_cast<test_client*>(user);
-    auto& st = self.streams[f->hd.stream_id];
-    std::string n((const char*)name, namelen), v((const char*)value, valuelen);
-    if (n == ":status") st.status = std::stoi(v);
-    st.headers[n] = v;
-    return 0;
-  }
-  static int on_data(nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t len,
-                     void* user) {
-    static_cast<test_client*>(user)->streams[id].body.append((const char*)data, len);
-    return 0;
-  }
-  static int on_close(nghttp2_session*, std::int32_t id, std::uint32_t code, void* user) {
-    auto& self = *static_cast<test_client*>(user);
-    auto& st = self.streams[id];
-    st.closed = true;
-    st.close_code = code;
-    self.completion_order.push_back(id);
-    return 0;
-  }
-  static int on_frame(nghttp2_session*, const nghttp2_frame* f, void* user) {
-    auto& self = *static_cast<test_client*>(user);
-    if (f->hd.type == NGHTTP2_GOAWAY) {
-      self.goaway = true;
-      self.goaway_code = f->goaway.error_code;
-    }
-    if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) ++self.ping_acks;
-    return 0;
-  }
-
-  asio::io_context ioc_;
-  tcp::socket sock_;
-  nghttp2_session* session_ = nullptr;
-  std::vector<std::unique_ptr<body_source>> sources_;
-};
+// The tests' HTTP/2 client (tests/support/h2_client.h), here over plain TCP.
+using test_client = callrec::testing::h2_connection;
 
 h2_limits fast_limits() {
   h2_limits l;
@@ -338,6 +168,56 @@ void expect_server_answers(std::uint16_t port) {
   EXPECT_EQ(c.streams[id].body, "still here");
 }
 
+// The server's metrics contain `line` within 5 s (a connection is counted once its coroutines have ended).
+bool metric_reaches(const test_server& server, const std::string& line) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (server.metrics().render().find(line) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+TEST(H2Limits, FromDefaultHttpLimitsKeepsTheH2Defaults) {
+  const h2_limits defaults;
+  const auto l = h2_limits::from(http_limits{});
+  EXPECT_EQ(l.max_concurrent_streams, defaults.max_concurrent_streams);
+  EXPECT_EQ(l.initial_window_size, defaults.initial_window_size);
+  EXPECT_EQ(l.connection_window_size, defaults.connection_window_size);
+  EXPECT_EQ(l.max_frame_size, defaults.max_frame_size);
+  EXPECT_EQ(l.rate_window_ms, defaults.rate_window_ms);
+  EXPECT_EQ(l.max_peer_resets_per_window, defaults.max_peer_resets_per_window);
+  EXPECT_EQ(l.max_pings_per_window, defaults.max_pings_per_window);
+  EXPECT_EQ(l.max_settings_per_window, defaults.max_settings_per_window);
+  EXPECT_EQ(l.stall_timeout_ms, defaults.stall_timeout_ms);
+  EXPECT_EQ(l.idle_timeout_ms, defaults.idle_timeout_ms);
+  EXPECT_EQ(l.request_timeout_ms, defaults.request_timeout_ms);
+}
+
+TEST(H2Limits, FromMapsTheH2Keys) {
+  http_limits http;
+  http.idle_timeout_sec = 30;
+  http.h2_max_concurrent_streams = 16;
+  http.h2_initial_window_bytes = 4 * 1024 * 1024;
+  http.h2_max_frame_bytes = 65536;
+  http.h2_max_resets_per_10s = 50;
+  http.h2_max_pings_per_10s = 20;
+  http.h2_max_settings_per_10s = 10;
+  http.h2_stall_timeout_sec = 5;
+  auto l = h2_limits::from(http);
+  EXPECT_EQ(l.max_concurrent_streams, 16u);
+  EXPECT_EQ(l.initial_window_size, 4u * 1024 * 1024);
+  EXPECT_EQ(l.connection_window_size, 4u * 1024 * 1024);  // never below one stream's window
+  EXPECT_EQ(l.max_frame_size, 65536u);
+  EXPECT_EQ(l.max_peer_resets_per_window, 50u);
+  EXPECT_EQ(l.max_pings_per_window, 20u);
+  EXPECT_EQ(l.max_settings_per_window, 10u);
+  EXPECT_EQ(l.stall_timeout_ms, 5000u);
+  EXPECT_EQ(l.idle_timeout_ms, 30000u);  // h2_idle_timeout_sec unset: idle_timeout_sec
+  http.h2_idle_timeout_sec = 120;
+  EXPECT_EQ(h2_limits::from(http).idle_timeout_ms, 120000u);
+}
+
 TEST(H2Session, ManyConcurrentStreamsOnOneConnectionAllAnsweredOutOfOrder) {
   test_server server(fast_limits());
   test_client c(server.port());
@@ -351,6 +231,10 @@ TEST(H2Session, ManyConcurrentStreamsOnOneConnectionAllAnsweredOutOfOrder) {
     EXPECT_EQ(st.body, std::to_string((100 - i) * 2));
   }
   EXPECT_NE(c.completion_order.front(), ids.front());  // the shortest delay (the last stream) came first
+  EXPECT_EQ(server.metrics().h2_connections.value(), 1u);
+  EXPECT_EQ(server.metrics().h2_streams.value(), 100u);
+  EXPECT_NE(server.metrics().render().find("callrec_h2_abuse_closes_total{reason=\"rapid_reset\"} 0\n"),
+            std::string::npos);
 }
 
 TEST(H2Session, PostBodyArrivesIntactAcrossWindowUpdates) {
@@ -453,6 +337,8 @@ TEST(H2Session, RapidResetGetsGoawayEnhanceYourCalmAndCloseOthersUnaffected) {
   ASSERT_TRUE(other.run_until([&] { return other.complete(id); }));
   EXPECT_EQ(other.streams[id].body, "other");
   expect_server_answers(server.port());
+  EXPECT_TRUE(metric_reaches(server, "callrec_h2_abuse_closes_total{reason=\"rapid_reset\"} 1\n"));
+  EXPECT_EQ(server.metrics().h2_connections.value(), 3u);
 }
 
 TEST(H2Session, PingFloodClosesTheConnectionOthersUnaffected) {
@@ -497,6 +383,7 @@ TEST(H2Session, ZeroWindowClientIsCutOffAfterTheStallLimit) {
   EXPECT_TRUE(c.goaway);
   EXPECT_EQ(c.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
   expect_server_answers(server.port());
+  EXPECT_TRUE(metric_reaches(server, "callrec_h2_abuse_closes_total{reason=\"stall\"} 1\n"));
 }
 
 TEST(H2Session, ClientThatNeverReadsTheSocketIsCutOffAfterTheStallLimit) {

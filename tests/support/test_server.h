@@ -1,5 +1,5 @@
-// Integration-test support: the real service on port 0 over real sockets (plain HTTP or HTTPS), a real SQLite
-// file in a fresh temporary directory, an injected clock; and a small keep-alive HTTP client for either.
+// Integration-test support: the real service on port 0 over real sockets (HTTP/1.1 or HTTP/2, plain or TLS), a
+// real SQLite file in a fresh temporary directory, an injected clock; and a small keep-alive client for each.
 #pragma once
 
 #include <boost/asio/connect.hpp>
@@ -11,26 +11,43 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/json.hpp>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/service.h"
 #include "auth/usersig.h"
 #include "core/clock.h"
+#include "support/h2_client.h"
 #include "support/test_cert.h"
 
 namespace callrec::testing {
 
-// The transports the API is served over; integration suites are instantiated over both.
-enum class transport { plain, tls };
-inline std::string to_string(transport t) { return t == transport::tls ? "tls" : "plain"; }
+// The transports the API is served over; integration suites are instantiated over all of them.
+//   plain: HTTP/1.1 over TCP   tls: HTTP/1.1 over TLS (ALPN http/1.1)
+//   h2c:   HTTP/2 over TCP (prior knowledge)   h2: HTTP/2 over TLS (ALPN h2)
+enum class transport { plain, tls, h2c, h2 };
+inline constexpr transport all_transports[] = {transport::plain, transport::tls, transport::h2c, transport::h2};
+inline std::string to_string(transport t) {
+  switch (t) {
+    case transport::plain: return "plain";
+    case transport::tls: return "tls";
+    case transport::h2c: return "h2c";
+    case transport::h2: return "h2";
+  }
+  return "?";
+}
+inline bool uses_tls(transport t) { return t == transport::tls || t == transport::h2; }
+inline bool uses_http2(transport t) { return t == transport::h2c || t == transport::h2; }
 inline void PrintTo(transport t, std::ostream* os) { *os << to_string(t); }
 
 inline constexpr std::uint32_t app_id = 1400000001;         // entitled, admins administrator + ops
@@ -80,7 +97,7 @@ class test_server {
       : test_server(transport::plain, std::move(tweak), std::move(tag)) {}
   explicit test_server(transport t, std::function<void(server_config&)> tweak = {}, std::string tag = "srv")
       : dir_(fresh_dir(tag)), clock_(t0_ms), cfg_(test_config(dir_)), transport_(t) {
-    if (t == transport::tls) {
+    if (uses_tls(t)) {
       replace_cert(make_test_cert("callrec-test"));
       cfg_.tls = tls_config{(dir_ / "cert.pem").string(), (dir_ / "key.pem").string()};
     }
@@ -117,7 +134,7 @@ class test_server {
   transport transport_kind() const { return transport_; }
   // A client context that trusts this server's current certificate (null over plain HTTP).
   std::shared_ptr<boost::asio::ssl::context> client_tls() const {
-    return transport_ == transport::tls ? client_tls_context(cert_.cert_pem) : nullptr;
+    return uses_tls(transport_) ? client_tls_context(cert_.cert_pem) : nullptr;
   }
 
   std::uint16_t port() const { return svc_->port(); }
@@ -139,6 +156,8 @@ struct http_answer {
   unsigned status = 0;
   std::string body;
   std::string request_id_header;
+  std::string content_type;
+  std::map<std::string, std::string> headers;  // response headers, names in lower case
   boost::json::value json;  // null when the body is not JSON
 
   int code() const { return static_cast<int>(json.at("errorCode").as_int64()); }
@@ -146,18 +165,21 @@ struct http_answer {
   const boost::json::value& data() const { return json.at("data"); }
 };
 
-// A keep-alive HTTP/1.1 client over one TCP or TLS connection (reconnects when the server closes it).
+// A keep-alive client over one connection (reconnects when the server closes it): HTTP/1.1 over TCP or TLS,
+// or HTTP/2 over TCP (h2c, prior knowledge) or TLS (ALPN h2), one request at a time either way.
 class client {
  public:
   explicit client(std::uint16_t port) : port_(port), stream_(ioc_) {}
   // Over TLS, `tls` is the client context (it decides what the client trusts and offers); null: plain HTTP.
-  client(std::uint16_t port, std::shared_ptr<boost::asio::ssl::context> tls)
-      : port_(port), stream_(ioc_), tls_context_(std::move(tls)) {}
+  client(std::uint16_t port, std::shared_ptr<boost::asio::ssl::context> tls, bool http2 = false)
+      : port_(port), stream_(ioc_), tls_context_(std::move(tls)), http2_(http2) {}
   // Speaks the server's transport and trusts its certificate.
-  explicit client(const test_server& srv) : client(srv.port(), srv.client_tls()) {}
+  explicit client(const test_server& srv)
+      : client(srv.port(), srv.client_tls(), uses_http2(srv.transport_kind())) {}
 
   http_answer request(boost::beast::http::verb verb, const std::string& target, const std::string& body) {
     namespace bhttp = boost::beast::http;
+    if (http2_) return request_h2(std::string(bhttp::to_string(verb)), target, body);
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (!connected_) connect();
       bhttp::request<bhttp::string_body> req{verb, target, 11};
@@ -186,11 +208,12 @@ class client {
       http_answer a;
       a.status = res.result_int();
       a.body = res.body();
-      a.request_id_header = std::string(res["X-Request-Id"]);
-      boost::system::error_code jec;
-      a.json = boost::json::parse(a.body, jec);
-      if (jec) a.json = nullptr;
-      return a;
+      for (const auto& field : res) {
+        std::string name(field.name_string());
+        for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        a.headers[name] = std::string(field.value());
+      }
+      return finish(std::move(a));
     }
     throw std::runtime_error("request failed twice: " + target);
   }
@@ -201,7 +224,10 @@ class client {
   http_answer get(const std::string& target) { return request(boost::beast::http::verb::get, target, ""); }
 
   // TLS only: the live connection (null when not connected), for what was negotiated.
-  SSL* tls_handle() { return connected_ && tls_ ? tls_->native_handle() : nullptr; }
+  SSL* tls_handle() {
+    if (http2_) return h2_ ? h2_->tls_handle() : nullptr;
+    return connected_ && tls_ ? tls_->native_handle() : nullptr;
+  }
   // TLS only: offers `session` (from another client's tls_session()) on the next connect, to resume it.
   void resume(SSL_SESSION* session) { resume_.reset(session); }
   // TLS only: the current connection's session, owned by the caller (SSL_SESSION_free).
@@ -210,6 +236,46 @@ class client {
   int connects() const { return connects_; }
 
  private:
+  static http_answer finish(http_answer a) {
+    if (auto it = a.headers.find("x-request-id"); it != a.headers.end()) a.request_id_header = it->second;
+    if (auto it = a.headers.find("content-type"); it != a.headers.end()) a.content_type = it->second;
+    boost::system::error_code jec;
+    a.json = boost::json::parse(a.body, jec);
+    if (jec) a.json = nullptr;
+    return a;
+  }
+
+  // One request on the HTTP/2 connection, opened (again) when there is none or the server ended it (GOAWAY,
+  // close); a stream the server refused or dropped unanswered is retried once on a fresh connection.
+  http_answer request_h2(const std::string& method, const std::string& target, const std::string& body) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!h2_ || h2_->eof || h2_->goaway) {
+        h2_.reset();
+        ++connects_;
+        h2_ = std::make_unique<h2_connection>(port_, h2_connection::options{}, tls_context_);
+      }
+      std::vector<std::pair<std::string, std::string>> extra{{"content-type", "application/json"}};
+      if (!body.empty()) extra.emplace_back("content-length", std::to_string(body.size()));
+      const auto id = h2_->request(method, target, body, extra);
+      if (id < 0) throw std::runtime_error("nghttp2 refused the request: " + target);
+      h2_->run_until([&] { return h2_->complete(id); }, std::chrono::seconds(30));
+      const auto& st = h2_->streams[id];
+      if (!st.closed || st.status == 0) {
+        h2_.reset();
+        continue;
+      }
+      http_answer a;
+      a.status = static_cast<unsigned>(st.status);
+      a.body = st.body;
+      for (const auto& [name, value] : st.headers) {
+        if (!name.starts_with(':')) a.headers[name] = value;
+      }
+      h2_->streams.erase(id);
+      return finish(std::move(a));
+    }
+    throw std::runtime_error("HTTP/2 request failed twice: " + target);
+  }
+
   void connect() {
     boost::asio::ip::tcp::endpoint ep(boost::asio::ip::make_address("127.0.0.1"), port_);
     buffer_.clear();
@@ -249,6 +315,8 @@ class client {
   boost::beast::flat_buffer buffer_;
   bool connected_ = false;
   int connects_ = 0;
+  bool http2_ = false;
+  std::unique_ptr<h2_connection> h2_;
 };
 
 inline std::string usersig_for(const std::string& identifier, std::int64_t now_s = t0_ms / 1000,
