@@ -29,7 +29,8 @@ result<std::unique_ptr<store>> open_store(const store_options& options) {
       }
     }
     return sqlite::open_sqlite_store(
-        sqlite::sqlite_store_options{std::move(path), options.max_group, options.fsync_each_commit});
+        sqlite::sqlite_store_options{std::move(path), options.max_group, options.fsync_each_commit,
+                                     options.read_deadline});
   }
   if (scheme == "postgres" || scheme == "postgresql") {
     return make_error(errc::invalid_param, "PostgreSQL store is not built yet");

@@ -2,6 +2,7 @@
 // embedded store (sqlite/) and later PostgreSQL implement this.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -80,6 +81,10 @@ struct store_options {
   // An acknowledged update is committed, which survives a crash of the process. Surviving a power loss
   // too needs an fsync per commit (SQLite: synchronous=FULL instead of NORMAL), at a cost in throughput.
   bool fsync_each_commit = false;
+  // A read (a lookup, a page, due timers) still running after this long is interrupted and fails with
+  // errc::internal (wire 101001, "retry"), so one slow query cannot hold an I/O thread past the API's
+  // 3-second deadline.
+  std::chrono::milliseconds read_deadline{3000};
 };
 result<std::unique_ptr<store>> open_store(const store_options& options);
 

@@ -118,6 +118,39 @@ TEST_F(sqlite_store_test, small_max_group_still_commits_everything) {
   }
 }
 
+TEST_F(sqlite_store_test, a_read_past_its_deadline_is_interrupted_and_the_next_one_works) {
+  store_options o;
+  o.url = "sqlite:" + (dir_ / "deadline.db").string();
+  o.read_deadline = std::chrono::milliseconds(0);  // every read longer than 1000 VM steps is past it
+  auto s = open_store(o);
+  ASSERT_TRUE(s) << s.error().message;
+  done_latch latch;
+  for (int i = 0; i < 300; ++i) {
+    call_record r;
+    r.sdkappid = 1;
+    r.call_id = "c" + std::to_string(i);
+    r.caller = "alice";
+    r.callees = {"bob"};
+    r.start_ts = 1000 + i;
+    (*s)->update_calls(1, {r.call_id}, [r](std::vector<call_slot>& slots) { slots[0].finished = r; }, latch.make());
+  }
+  ASSERT_TRUE(latch.wait_for(300));
+  record_filter f;
+  f.sdkappid = 1;
+  f.start_ts = 1003;  // edges inside 10 s buckets: rows are counted, more than 1000 steps
+  f.end_ts = 1297;
+  f.limit = 200;
+  auto page = (*s)->find_records(f);
+  ASSERT_FALSE(page);
+  EXPECT_EQ(page.error().code, errc::internal);  // 101001 on the wire: retry
+  EXPECT_NE(page.error().message.find("interrupt"), std::string::npos) << page.error().message;
+  // A short read still answers on the same pooled connection.
+  auto one = (*s)->get_record(1, "c7");
+  ASSERT_TRUE(one) << one.error().message;
+  ASSERT_TRUE(one->has_value());
+  EXPECT_EQ((*one)->start_ts, 1007);
+}
+
 TEST_F(sqlite_store_test, refuses_a_newer_schema) {
   std::filesystem::create_directories(dir_);
   exec(dir_ / "x.db", "PRAGMA user_version = 99");

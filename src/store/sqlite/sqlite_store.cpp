@@ -538,7 +538,7 @@ class sqlite_store final : public store {
   result<std::optional<call_record>> get_record(std::uint32_t sdkappid, std::string_view call_id) override {
     auto lease = acquire_reader();
     if (!lease) return std::move(lease).error();
-    if (auto r = lease->snapshot(commit_gen_); !r) return std::move(r).error();
+    if (auto r = lease->snapshot(commit_gen_, options_.read_deadline); !r) return std::move(r).error();
     connection& db = *lease->conn;
     sqlite3_stmt* s = db.cached_static(get_record_sql());
     if (!s) return db.last_error("prepare");
@@ -547,7 +547,11 @@ class sqlite_store final : public store {
     q.bind(2, call_id);
     int rc = q.step();
     if (rc == SQLITE_DONE) return std::optional<call_record>();
-    if (rc != SQLITE_ROW) return db.last_error("get record");
+    if (rc != SQLITE_ROW) {
+      auto e = db.last_error("get record");
+      lease->end_snapshot();
+      return e;
+    }
     call_record r;
     if (!read_record(q, r)) return corrupt_record();
     return std::optional<call_record>(std::move(r));
@@ -557,7 +561,7 @@ class sqlite_store final : public store {
     auto lease = acquire_reader();
     if (!lease) return std::move(lease).error();
     // One read transaction: the total and the page come from the same snapshot.
-    if (auto r = lease->snapshot(commit_gen_); !r) return std::move(r).error();
+    if (auto r = lease->snapshot(commit_gen_, options_.read_deadline); !r) return std::move(r).error();
     connection& db = *lease->conn;
     auto page = record_search(db, filter).run();
     if (!page) lease->end_snapshot();
@@ -580,7 +584,7 @@ class sqlite_store final : public store {
   result<std::vector<due_call>> due_calls(std::int64_t now_ms, std::size_t limit) override {
     auto lease = acquire_reader();
     if (!lease) return std::move(lease).error();
-    if (auto r = lease->snapshot(commit_gen_); !r) return std::move(r).error();
+    if (auto r = lease->snapshot(commit_gen_, options_.read_deadline); !r) return std::move(r).error();
     connection& db = *lease->conn;
     sqlite3_stmt* s = db.cached(
         "SELECT sdkappid, call_id, deadline_ms FROM live_calls WHERE deadline_ms IS NOT NULL AND deadline_ms <= ? "
@@ -623,7 +627,7 @@ class sqlite_store final : public store {
     }
     auto lease = acquire_reader();
     if (!lease) return std::move(lease).error();
-    if (auto r = lease->snapshot(commit_gen_); !r) return std::move(r).error();
+    if (auto r = lease->snapshot(commit_gen_, options_.read_deadline); !r) return std::move(r).error();
     auto n = lease->conn->query_int("SELECT COUNT(*) FROM sqlite_master");
     if (!n) return std::move(n).error();
     return {};
@@ -658,8 +662,17 @@ class sqlite_store final : public store {
     std::unique_ptr<connection> conn;
     std::uint64_t gen = 0;  // commit_gen_ when the snapshot was taken
     bool open = false;      // a read transaction is open
+    // When the current read must end; SQLite's progress handler (every 1000 VM steps) interrupts it after.
+    std::unique_ptr<std::chrono::steady_clock::time_point> deadline =
+        std::make_unique<std::chrono::steady_clock::time_point>();
 
-    result<void> snapshot(const std::atomic<std::uint64_t>& commit_gen) {
+    static int past_deadline(void* deadline) {
+      return std::chrono::steady_clock::now() > *static_cast<std::chrono::steady_clock::time_point*>(deadline);
+    }
+
+    // Starts a read: arms its deadline and makes sure the snapshot is no older than the last commit.
+    result<void> snapshot(const std::atomic<std::uint64_t>& commit_gen, std::chrono::milliseconds budget) {
+      *deadline = std::chrono::steady_clock::now() + budget;
       const std::uint64_t now = commit_gen.load(std::memory_order_acquire);
       if (open && gen == now) return {};
       end_snapshot();
@@ -700,6 +713,7 @@ class sqlite_store final : public store {
     if (auto r = (*c)->exec(reader_pragmas); !r) return r.error();
     reader_slot slot;
     slot.conn = std::move(*c);
+    sqlite3_progress_handler(slot.conn->handle(), 1000, &reader_slot::past_deadline, slot.deadline.get());
     return reader_lease(this, std::move(slot));
   }
 
