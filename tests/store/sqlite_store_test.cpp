@@ -40,6 +40,21 @@ class sqlite_store_test : public ::testing::Test {
     sqlite3_free(err);
     sqlite3_close(h);
   }
+  // Records calls c0..c<n-1> of app 1 (alice calls bob), one a second from `first_ts`, one update each.
+  static void insert_calls(store& s, int n, std::int64_t first_ts) {
+    done_latch latch;
+    for (int i = 0; i < n; ++i) {
+      call_record r;
+      r.sdkappid = 1;
+      r.call_id = "c" + std::to_string(i);
+      r.caller = "alice";
+      r.callees = {"bob"};
+      r.start_ts = first_ts + i;
+      s.update_calls(1, {r.call_id}, [r](std::vector<call_slot>& slots) { slots[0].finished = r; }, latch.make());
+    }
+    ASSERT_TRUE(latch.wait_for(static_cast<std::size_t>(n)));
+    EXPECT_TRUE(latch.errors().empty());
+  }
   std::filesystem::path dir_;
 };
 
@@ -99,19 +114,7 @@ TEST_F(sqlite_store_test, small_max_group_still_commits_everything) {
     o.max_group = max_group;
     auto s = open_store(o);
     ASSERT_TRUE(s) << s.error().message;
-    done_latch latch;
-    for (int i = 0; i < 50; ++i) {
-      call_record r;
-      r.sdkappid = 1;
-      r.call_id = "c" + std::to_string(i);
-      r.caller = "alice";
-      r.callees = {"bob"};
-      r.start_ts = 100 + i;
-      (*s)->update_calls(
-          1, {r.call_id}, [r](std::vector<call_slot>& slots) { slots[0].finished = r; }, latch.make());
-    }
-    ASSERT_TRUE(latch.wait_for(50));
-    EXPECT_TRUE(latch.errors().empty());
+    insert_calls(**s, 50, 100);
     auto st = (*s)->stats();
     ASSERT_TRUE(st);
     EXPECT_EQ(st->records, 50u);
@@ -124,17 +127,7 @@ TEST_F(sqlite_store_test, a_read_past_its_deadline_is_interrupted_and_the_next_o
   o.read_deadline = std::chrono::milliseconds(0);  // every read longer than 1000 VM steps is past it
   auto s = open_store(o);
   ASSERT_TRUE(s) << s.error().message;
-  done_latch latch;
-  for (int i = 0; i < 300; ++i) {
-    call_record r;
-    r.sdkappid = 1;
-    r.call_id = "c" + std::to_string(i);
-    r.caller = "alice";
-    r.callees = {"bob"};
-    r.start_ts = 1000 + i;
-    (*s)->update_calls(1, {r.call_id}, [r](std::vector<call_slot>& slots) { slots[0].finished = r; }, latch.make());
-  }
-  ASSERT_TRUE(latch.wait_for(300));
+  insert_calls(**s, 300, 1000);
   record_filter f;
   f.sdkappid = 1;
   f.start_ts = 1003;  // edges inside 10 s buckets: rows are counted, more than 1000 steps
