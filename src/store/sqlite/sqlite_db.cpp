@@ -56,6 +56,10 @@ sqlite3_stmt* connection::cached_static(const char* sql) {
 }
 
 callrec::error connection::last_error(std::string_view what) const {
+  if (sqlite3_errcode(db_) == SQLITE_INTERRUPT) {
+    return make_error(errc::internal, "storage read interrupted (" + std::string(what) +
+                                          "): it ran past its deadline; retry, or narrow the query");
+  }
   return make_error(errc::internal, "storage failure (" + std::string(what) + "): " + sqlite3_errmsg(db_));
 }
 
