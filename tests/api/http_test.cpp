@@ -4,6 +4,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
+#include "support/raw_socket.h"
 #include "support/test_server.h"
 
 namespace callrec::testing {
@@ -11,69 +12,6 @@ namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-
-class raw_socket {
- public:
-  explicit raw_socket(std::uint16_t port) : sock_(ioc_) {
-    sock_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  }
-  void send(const std::string& bytes) { asio::write(sock_, asio::buffer(bytes)); }
-  // Reads until the peer closes (or `limit` bytes); returns what arrived.
-  std::string read_all(std::size_t limit = 1 << 20) {
-    std::string out;
-    char buf[8192];
-    boost::system::error_code ec;
-    while (out.size() < limit) {
-      std::size_t n = sock_.read_some(asio::buffer(buf), ec);
-      if (ec) break;
-      out.append(buf, n);
-    }
-    return out;
-  }
-  // Reads until `needle` has arrived (or the peer closed).
-  std::string read_until(const std::string& needle) {
-    std::string out;
-    char buf[8192];
-    while (out.find(needle) == std::string::npos) {
-      boost::system::error_code ec;
-      std::size_t n = sock_.read_some(asio::buffer(buf), ec);
-      if (ec) break;
-      out.append(buf, n);
-    }
-    return out;
-  }
-  // Reads until `count` complete responses with bodies arrived (Content-Length framed).
-  std::string read_responses(int count) {
-    std::string out;
-    char buf[8192];
-    auto complete = [&] {
-      int seen = 0;
-      std::size_t pos = 0;
-      while (seen < count) {
-        auto end = out.find("\r\n\r\n", pos);
-        if (end == std::string::npos) return false;
-        auto cl = out.find("Content-Length: ", pos);
-        if (cl == std::string::npos || cl > end) return false;
-        std::size_t len = std::stoul(out.substr(cl + 16));
-        if (out.size() < end + 4 + len) return false;
-        pos = end + 4 + len;
-        ++seen;
-      }
-      return true;
-    };
-    while (!complete()) {
-      boost::system::error_code ec;
-      std::size_t n = sock_.read_some(asio::buffer(buf), ec);
-      if (ec) break;
-      out.append(buf, n);
-    }
-    return out;
-  }
-
- private:
-  asio::io_context ioc_;
-  tcp::socket sock_;
-};
 
 std::string post_request(const std::string& target, const std::string& body, bool close = false) {
   return "POST " + target + " HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: " +

@@ -1,8 +1,6 @@
 // HTTPS over real TLS sockets: protocol versions and ciphers, ALPN, broken and slow clients, certificate
 // reload, session resumption, start-up errors, shutdown. (The API itself over TLS: hub_test.)
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
@@ -10,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "support/raw_socket.h"
 #include "support/test_server.h"
 
 namespace callrec::testing {
@@ -18,39 +17,6 @@ namespace {
 namespace asio = boost::asio;
 namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
-
-// A plain TCP connection, for clients that do not (or do not properly) speak TLS.
-class raw_socket {
- public:
-  explicit raw_socket(std::uint16_t port) : sock_(ioc_) {
-    sock_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  }
-  void send(const std::string& bytes) { asio::write(sock_, asio::buffer(bytes)); }
-  // Reads until the peer closes; returns what arrived. Gives up after 20 s, so a server that never closes
-  // fails the test instead of hanging it.
-  std::string read_all() {
-    std::string out;
-    char buf[8192];
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    for (;;) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      pollfd p{sock_.native_handle(), POLLIN, 0};
-      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-        ADD_FAILURE() << "the server did not close the connection";
-        break;
-      }
-      const ssize_t n = ::recv(sock_.native_handle(), buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<std::size_t>(n));
-    }
-    return out;
-  }
-
- private:
-  asio::io_context ioc_;
-  tcp::socket sock_;
-};
 
 std::string negotiated_alpn(SSL* ssl) {
   const unsigned char* data = nullptr;
