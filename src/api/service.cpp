@@ -18,22 +18,18 @@ result<void> service::start() {
   store_ = std::move(*st);
   log_ = std::make_unique<obs::access_log>(cfg_.access_log);
   hub_ = std::make_unique<hub>(cfg_, *store_, metrics_, *log_, clock_);
-  metrics_.add_gauge("callrec_live_calls", "Calls in progress.", [this] {
-    auto s = store_->stats();
-    return s ? static_cast<double>(s->live_calls) : 0.0;
-  });
-  metrics_.add_gauge("callrec_records", "Call records kept.", [this] {
-    auto s = store_->stats();
-    return s ? static_cast<double>(s->records) : 0.0;
-  });
-  metrics_.add_counter("callrec_store_commits_total", "Store write transactions.", [this] {
-    auto s = store_->stats();
-    return s ? static_cast<double>(s->commits) : 0.0;
-  });
-  metrics_.add_counter("callrec_store_commit_updates_total", "Updates grouped into store commits.", [this] {
-    auto s = store_->stats();
-    return s ? static_cast<double>(s->committed_updates) : 0.0;
-  });
+  // One field of the store's stats, read at render time (0 when the store cannot say).
+  auto stat = [this](std::uint64_t store_stats::*field) {
+    return [this, field] {
+      auto s = store_->stats();
+      return s ? static_cast<double>((*s).*field) : 0.0;
+    };
+  };
+  metrics_.add_gauge("callrec_live_calls", "Calls in progress.", stat(&store_stats::live_calls));
+  metrics_.add_gauge("callrec_records", "Call records kept.", stat(&store_stats::records));
+  metrics_.add_counter("callrec_store_commits_total", "Store write transactions.", stat(&store_stats::commits));
+  metrics_.add_counter("callrec_store_commit_updates_total", "Updates grouped into store commits.",
+                       stat(&store_stats::committed_updates));
   http::server_options ho;
   ho.host = cfg_.listen_host;
   ho.port = cfg_.listen_port;
