@@ -100,9 +100,7 @@ result<void> server::reload_tls() {
 
 result<void> server::start() {
   if (options_.tls) {
-    auto ctx = make_tls_context(*options_.tls);
-    if (!ctx) return ctx.error();
-    tls_context_ = std::move(*ctx);
+    if (auto r = reload_tls(); !r) return r;
   }
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(options_.host == "localhost" ? "127.0.0.1" : options_.host, ec);
@@ -226,8 +224,7 @@ asio::awaitable<void> server::accept_loop(std::size_t index) {
     const auto protocol = sock.local_endpoint(ec).protocol();
     const int fd = ec ? -1 : sock.release(ec);
     if (fd < 0 || ec) {
-      threads_state_[target]->open.fetch_sub(1, std::memory_order_relaxed);
-      connections_.fetch_sub(1, std::memory_order_relaxed);
+      forget_connection(target);
       continue;
     }
     asio::post(*contexts_[target], [this, target, protocol, fd] {
@@ -237,8 +234,7 @@ asio::awaitable<void> server::accept_loop(std::size_t index) {
       if (aec || stopping_) {
         if (!aec) moved.close(aec);
         else ::close(fd);
-        threads_state_[target]->open.fetch_sub(1, std::memory_order_relaxed);
-        connections_.fetch_sub(1, std::memory_order_relaxed);
+        forget_connection(target);
         return;
       }
       start_session(target, std::move(moved));
@@ -327,7 +323,11 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
   conn->socket().shutdown(tcp::socket::shutdown_send, ec);
   conn->socket().close(ec);
   st.connections.erase(conn->self);
-  st.open.fetch_sub(1, std::memory_order_relaxed);
+  forget_connection(index);
+}
+
+void server::forget_connection(std::size_t index) {
+  threads_state_[index]->open.fetch_sub(1, std::memory_order_relaxed);
   connections_.fetch_sub(1, std::memory_order_relaxed);
 }
 

@@ -95,6 +95,8 @@ class server {
   template <class Stream>
   boost::asio::awaitable<void> serve_h2(connection& conn, Stream& stream, std::string_view already_read);
   void start_session(std::size_t index, boost::asio::ip::tcp::socket sock);
+  // A connection placed on thread `index` is gone (closed, or its hand-over failed): the counts drop.
+  void forget_connection(std::size_t index);
   std::shared_ptr<boost::asio::ssl::context> current_tls_context() const;
 
   server_options options_;
