@@ -260,25 +260,29 @@ std::size_t ingest::fire_due_timers(std::int64_t now_ms,
   std::map<std::uint32_t, std::vector<std::string>> by_app;
   for (auto& d : *due) by_app[d.sdkappid].push_back(std::move(d.call_id));
   std::vector<std::future<result<void>>> waits;
+  std::vector<std::size_t> fired(by_app.size(), 0);  // per update; counted once its commit succeeded
   std::size_t advanced = 0;
   for (auto& [app_id, ids] : by_app) {
     const std::uint32_t app = app_id;  // a plain copy: lambdas cannot capture structured bindings in C++20
     auto cs = settings(app);
     auto promise = std::make_shared<std::promise<result<void>>>();
     waits.push_back(promise->get_future());
-    auto fn = [cs, app, now_ms, this, &advanced](std::vector<call_slot>& slots) {
+    auto fn = [cs, app, now_ms, this, n = &fired[waits.size() - 1]](std::vector<call_slot>& slots) {
       for (auto& s : slots) {
         if (!s.state) continue;
-        if (calls::advance_to(*s.state, now_ms, cs)) {
-          ++advanced;
-          metrics_.timers_fired.add();
-        }
+        if (calls::advance_to(*s.state, now_ms, cs)) ++*n;
         settle(s, app, cs, metrics_);  // also rewrites a deadline that was stale in the store's index
       }
     };
     store_.update_calls(app, std::move(ids), fn, [promise](result<void> r) { promise->set_value(std::move(r)); });
   }
-  for (auto& w : waits) (void)w.get();
+  // A timer has fired once its outcome is committed (a record readable, a deadline moved), not before.
+  for (std::size_t i = 0; i < waits.size(); ++i) {
+    if (waits[i].get()) {
+      metrics_.timers_fired.add(fired[i]);
+      advanced += fired[i];
+    }
+  }
   return advanced;
 }
 
