@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "api/envelope.h"
+#include "api/store_read.h"
 #include "records/wire.h"
 
 namespace callrec::api {
@@ -92,7 +93,7 @@ asio::awaitable<http::reply> hub::handle(const http::request& req) {
     out = fail(errc::invalid_param, "method not allowed: the REST API takes POST only");
   } else {
     api = found->api;
-    out = co_await run_api(*found, req, query, sdkappid);
+    out = co_await run_api(*found, req, query, t0 + deadline, sdkappid);
   }
   rep.body = make_envelope(out.code, out.message, rep.request_id, out.data);
   const double secs = seconds_since(t0);
@@ -105,6 +106,7 @@ asio::awaitable<http::reply> hub::handle(const http::request& req) {
 }
 
 asio::awaitable<hub::outcome> hub::run_api(const route& r, const http::request& req, std::string_view query,
+                                           std::chrono::steady_clock::time_point deadline_at,
                                            std::uint32_t& sdkappid) {
   auto params = parse_hub_query(query);
   if (!params) co_return fail(params.error());
@@ -116,6 +118,7 @@ asio::awaitable<hub::outcome> hub::run_api(const route& r, const http::request& 
   app_state& app = *it->second;
   call_ctx ctx;
   ctx.now_ms = clock_.now_ms();
+  ctx.deadline_at = deadline_at;
   auto claims = verifier_.verify(params->usersig, app.cfg.secret_key, params->sdkappid, params->identifier,
                                  ctx.now_ms / 1000);
   if (!claims) co_return fail(claims.error());
@@ -161,7 +164,12 @@ asio::awaitable<hub::outcome> hub::get_record_by_call_id(call_ctx& ctx) {
   std::string_view id = it->value().get_string();
   if (!valid_call_id(id)) co_return fail(errc::invalid_param, "callId must be 1..64 bytes without control characters");
   const auto t0 = std::chrono::steady_clock::now();
-  auto rec = store_.get_record(ctx.app->cfg.sdkappid, id);
+  // Named, then awaited: GCC 12 destroys temporaries of a co_await expression twice.
+  auto start = [this, app = ctx.app->cfg.sdkappid, id](read_done<std::optional<call_record>> done) {
+    store_.async_get_record(app, id, std::move(done));
+  };
+  auto pending = await_store_read<std::optional<call_record>>(start, ctx.deadline_at);
+  auto rec = co_await std::move(pending);
   metrics_.store_read_seconds.observe(seconds_since(t0));
   if (!rec) co_return fail(rec.error());
   if (!*rec) co_return fail(errc::not_found, "no record of call " + std::string(id) + " (or older than the retention window)");
@@ -177,7 +185,11 @@ asio::awaitable<hub::outcome> hub::get_records_by_filter(call_ctx& ctx) {
   record_page page;
   if (!req->empty_window) {
     const auto t0 = std::chrono::steady_clock::now();
-    auto found = store_.find_records(req->filter);
+    auto start = [this, &filter = req->filter](read_done<record_page> done) {
+      store_.async_find_records(filter, std::move(done));
+    };
+    auto pending = await_store_read<record_page>(start, ctx.deadline_at);
+    auto found = co_await std::move(pending);
     metrics_.store_read_seconds.observe(seconds_since(t0));
     if (!found) co_return fail(found.error());
     page = std::move(*found);
@@ -217,7 +229,8 @@ asio::awaitable<hub::outcome> hub::report_events(call_ctx& ctx) {
   // The awaitable is made first: GCC 12 destroys by-value coroutine arguments built inside a co_await
   // expression twice.
   auto pending = ingest_.report(ctx.app->cfg.sdkappid, settings_of(ctx.app->cfg.sdkappid), ctx.is_admin,
-                                std::move(entries), deadline);
+                                std::move(entries), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                        ctx.deadline_at - std::chrono::steady_clock::now()));
   auto applied = co_await std::move(pending);
   if (!applied) co_return fail(applied.error());
 

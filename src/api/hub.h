@@ -46,6 +46,7 @@ class hub {
     bool is_admin = false;
     const boost::json::object* body = nullptr;  // the request body, in run_api's parse buffer
     std::int64_t now_ms = 0;
+    std::chrono::steady_clock::time_point deadline_at;  // the request answers 101001 past it
   };
   // What a handler produced: an error code (0 for success), its message, and `data` (may be empty).
   struct outcome {
@@ -69,7 +70,7 @@ class hub {
   boost::asio::awaitable<outcome> report_events(call_ctx& ctx);
 
   boost::asio::awaitable<outcome> run_api(const route& r, const http::request& req, std::string_view query,
-                                          std::uint32_t& sdkappid);
+                                          std::chrono::steady_clock::time_point deadline_at, std::uint32_t& sdkappid);
   http::reply ops(std::string_view path);
 
   static const route routes_[];

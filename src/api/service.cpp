@@ -16,8 +16,10 @@ result<void> service::start() {
   auto st = open_store(so);
   if (!st) return st.error();
   store_ = std::move(*st);
+  if (wrap_store) store_ = wrap_store(std::move(store_));
   log_ = std::make_unique<obs::access_log>(cfg_.access_log);
   hub_ = std::make_unique<hub>(cfg_, *store_, metrics_, *log_, clock_);
+  hub_->deadline = request_deadline;
   // One field of the store's stats, read at render time (0 when the store cannot say).
   auto stat = [this](std::uint64_t store_stats::*field) {
     return [this, field] {

@@ -2,7 +2,9 @@
 // main() and the integration tests both run it.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -45,6 +47,10 @@ class service {
   store& storage() noexcept { return *store_; }
 
   std::uint32_t tick_ms = 200;  // how often timers are checked
+  // The API's request deadline (SPEC: 3 s). Set before start().
+  std::chrono::milliseconds request_deadline{3000};
+  // Set before start(): wraps the opened store (the tests put a deliberately slow store in front of it).
+  std::function<std::unique_ptr<store>(std::unique_ptr<store>)> wrap_store;
 
  private:
   void maintenance_loop();

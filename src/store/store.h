@@ -42,8 +42,14 @@ struct store_stats {
   std::uint64_t committed_updates = 0;  // update_calls() jobs they carried (group commit: several each)
 };
 
-// Thread-safe. Reads may be called from any thread and return quickly. update_calls is asynchronous:
-// `done` runs on a store thread after the change is durable (or failed), so callers must not block in it.
+// The completion of an asynchronous read. It runs exactly once: either before the read call returns (the
+// embedded store answers on the calling thread) or later on a store thread, so it must be quick.
+template <class T>
+using read_done = std::function<void(result<T>)>;
+
+// Thread-safe. Synchronous reads may be called from any thread and return quickly. update_calls is
+// asynchronous: `done` runs on a store thread after the change is durable (or failed), so callers must not
+// block in it.
 class store {
  public:
   using update_fn = std::function<void(std::vector<call_slot>&)>;
@@ -53,6 +59,19 @@ class store {
 
   virtual result<std::optional<call_record>> get_record(std::uint32_t sdkappid, std::string_view call_id) = 0;
   virtual result<record_page> find_records(const record_filter& filter) = 0;
+
+  // The reads of the API, asynchronous: the caller keeps its own deadline and does not wait past it. The
+  // defaults answer inline from the synchronous reads (the embedded store, whose reads take microseconds and
+  // are interrupted at `store_options::read_deadline`); a store across the network overrides them so that no
+  // I/O thread waits for it. `filter` and `call_id` need only live until the call returns. close() completes
+  // every read still pending, with an error.
+  virtual void async_get_record(std::uint32_t sdkappid, std::string_view call_id,
+                                read_done<std::optional<call_record>> done) {
+    done(get_record(sdkappid, call_id));
+  }
+  virtual void async_find_records(const record_filter& filter, read_done<record_page> done) {
+    done(find_records(filter));
+  }
 
   // Gives `fn` exclusive access to the named calls of one app (duplicates in `call_ids` are allowed and
   // collapse into one slot, in first-seen order), then durably writes what it changed, atomically with

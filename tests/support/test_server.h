@@ -95,8 +95,10 @@ class test_server {
  public:
   explicit test_server(std::function<void(server_config&)> tweak = {}, std::string tag = "srv")
       : test_server(transport::plain, std::move(tweak), std::move(tag)) {}
-  explicit test_server(transport t, std::function<void(server_config&)> tweak = {}, std::string tag = "srv")
-      : dir_(fresh_dir(tag)), clock_(t0_ms), cfg_(test_config(dir_)), transport_(t) {
+  // `prepare` runs on each service before it starts (to wrap its store, shorten its deadline).
+  explicit test_server(transport t, std::function<void(server_config&)> tweak = {}, std::string tag = "srv",
+                       std::function<void(api::service&)> prepare = {})
+      : dir_(fresh_dir(tag)), clock_(t0_ms), cfg_(test_config(dir_)), transport_(t), prepare_(std::move(prepare)) {
     if (uses_tls(t)) {
       replace_cert(make_test_cert("callrec-test"));
       cfg_.tls = tls_config{(dir_ / "cert.pem").string(), (dir_ / "key.pem").string()};
@@ -112,6 +114,7 @@ class test_server {
 
   void start() {
     svc_ = std::make_unique<api::service>(cfg_, clock_);
+    if (prepare_) prepare_(*svc_);
     auto r = svc_->start();
     if (!r) throw std::runtime_error("service did not start: " + r.error().message);
   }
@@ -148,6 +151,7 @@ class test_server {
   manual_clock clock_;
   server_config cfg_;
   transport transport_;
+  std::function<void(api::service&)> prepare_;
   test_cert cert_;
   std::unique_ptr<api::service> svc_;
 };

@@ -1,0 +1,95 @@
+// Awaiting a store read (store::async_*) from an I/O thread, up to the request's deadline.
+//
+// A read that completes inline (the embedded store) costs one small allocation and no suspension. A read that
+// is still pending suspends the coroutine on a timer set to the deadline: whichever comes first, the answer
+// (posted back from the store's thread) or the deadline, resumes it. A read that missed the deadline is left to
+// finish on its own; its late answer is dropped. The coroutine frame may also be destroyed while suspended (a
+// server shutting down); the shared state outlives whichever side lets go of it last.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <optional>
+#include <utility>
+
+#include "core/error.h"
+#include "store/store.h"
+
+namespace callrec::api {
+
+namespace detail {
+
+template <class T>
+class read_state {
+ public:
+  enum : int { pending, waiting, done };
+
+  // One reference for the awaiting coroutine, one for the store's completion.
+  std::atomic<int> refs{2};
+  std::atomic<int> state{pending};
+  std::optional<result<T>> value;                      // written once, before `state` becomes done
+  std::optional<boost::asio::steady_timer> timer;      // the pending path only; used on the executor only
+  std::optional<boost::asio::any_io_executor> executor;  // set before `state` becomes waiting
+
+  void release() {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // Any thread, once.
+  void complete(result<T> r) {
+    value.emplace(std::move(r));
+    if (state.exchange(done, std::memory_order_acq_rel) == waiting) {
+      // Wake the coroutine on its own thread. If the executor is shut down first, the handler is destroyed
+      // unrun, and the holder still lets go of the state.
+      boost::asio::post(*executor, [h = holder{this}]() { h.self->timer->cancel(); });
+    } else {
+      release();
+    }
+  }
+
+  struct holder {
+    read_state* self;
+    explicit holder(read_state* s) : self(s) {}
+    holder(holder&& o) noexcept : self(std::exchange(o.self, nullptr)) {}
+    holder(const holder&) = delete;
+    holder& operator=(const holder&) = delete;
+    holder& operator=(holder&&) = delete;
+    ~holder() {
+      if (self) self->release();
+    }
+  };
+};
+
+}  // namespace detail
+
+// `start(done)` begins the read and hands it the completion. Answers errc::internal (101001) at `deadline`.
+template <class T, class Start>
+boost::asio::awaitable<result<T>> await_store_read(Start start, std::chrono::steady_clock::time_point deadline) {
+  using state_t = detail::read_state<T>;
+  typename state_t::holder own{new state_t};
+  state_t* st = own.self;
+  start(read_done<T>([st](result<T> r) { st->complete(std::move(r)); }));
+  if (st->state.load(std::memory_order_acquire) != state_t::done) {
+    st->executor.emplace(co_await boost::asio::this_coro::executor);
+    st->timer.emplace(*st->executor, deadline);
+    int expected = state_t::pending;
+    if (st->state.compare_exchange_strong(expected, state_t::waiting, std::memory_order_acq_rel)) {
+      boost::system::error_code ec;
+      co_await st->timer->async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+    }
+  }
+  if (st->state.load(std::memory_order_acquire) == state_t::done) {
+    result<T> out = std::move(*st->value);
+    co_return out;
+  }
+  result<T> late = make_error(errc::internal, "the store did not answer within the request deadline; retry");
+  co_return late;
+}
+
+}  // namespace callrec::api
