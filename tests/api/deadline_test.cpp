@@ -122,7 +122,9 @@ TEST_P(deadline_test, stopping_while_a_read_is_held_ends_cleanly) {
   ASSERT_TRUE(gate->wait_held(1));
   srv.stop();
   waiter.join();
-  if (answer) EXPECT_EQ(answer->code(), 101001) << answer->body;
+  if (answer) {
+    EXPECT_EQ(answer->code(), 101001) << answer->body;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(transports, deadline_test, ::testing::ValuesIn(all_transports),
