@@ -164,12 +164,12 @@ asio::awaitable<hub::outcome> hub::get_record_by_call_id(call_ctx& ctx) {
   std::string_view id = it->value().get_string();
   if (!valid_call_id(id)) co_return fail(errc::invalid_param, "callId must be 1..64 bytes without control characters");
   const auto t0 = std::chrono::steady_clock::now();
-  // Named, then awaited: GCC 12 destroys temporaries of a co_await expression twice.
   auto start = [this, app = ctx.app->cfg.sdkappid, id](read_done<std::optional<call_record>> done) {
     store_.async_get_record(app, id, std::move(done));
   };
-  auto pending = await_store_read<std::optional<call_record>>(start, ctx.deadline_at);
-  auto rec = co_await std::move(pending);
+  store_read<std::optional<call_record>> read(start);
+  if (!read.ready()) co_await read.wait(ctx.deadline_at);
+  auto rec = read.take();
   metrics_.store_read_seconds.observe(seconds_since(t0));
   if (!rec) co_return fail(rec.error());
   if (!*rec) co_return fail(errc::not_found, "no record of call " + std::string(id) + " (or older than the retention window)");
@@ -188,8 +188,9 @@ asio::awaitable<hub::outcome> hub::get_records_by_filter(call_ctx& ctx) {
     auto start = [this, &filter = req->filter](read_done<record_page> done) {
       store_.async_find_records(filter, std::move(done));
     };
-    auto pending = await_store_read<record_page>(start, ctx.deadline_at);
-    auto found = co_await std::move(pending);
+    store_read<record_page> read(start);
+    if (!read.ready()) co_await read.wait(ctx.deadline_at);
+    auto found = read.take();
     metrics_.store_read_seconds.observe(seconds_since(t0));
     if (!found) co_return fail(found.error());
     page = std::move(*found);

@@ -1,6 +1,6 @@
 // Awaiting a store read (store::async_*) from an I/O thread, up to the request's deadline.
 //
-// A read that completes inline (the embedded store) costs one small allocation and no suspension. A read that
+// A read that completes inline (the embedded store) costs one small allocation and no coroutine. A read that
 // is still pending suspends the coroutine on a timer set to the deadline: whichever comes first, the answer
 // (posted back from the store's thread) or the deadline, resumes it. A read that missed the deadline is left to
 // finish on its own; its late answer is dropped. The coroutine frame may also be destroyed while suspended (a
@@ -68,14 +68,25 @@ class read_state {
 
 }  // namespace detail
 
-// `start(done)` begins the read and hands it the completion. Answers errc::internal (101001) at `deadline`.
-template <class T, class Start>
-boost::asio::awaitable<result<T>> await_store_read(Start start, std::chrono::steady_clock::time_point deadline) {
+// A store read in flight. Begun by the constructor; when the store answered inline, ready() is true at once
+// and no coroutine is involved. Otherwise `co_await wait(deadline)` first. Then take() gives the answer, or
+// errc::internal (101001) if the deadline came first.
+template <class T>
+class store_read {
   using state_t = detail::read_state<T>;
-  typename state_t::holder own{new state_t};
-  state_t* st = own.self;
-  start(read_done<T>([st](result<T> r) { st->complete(std::move(r)); }));
-  if (st->state.load(std::memory_order_acquire) != state_t::done) {
+
+ public:
+  template <class Start>
+  explicit store_read(Start&& start) : own_{new state_t} {
+    state_t* st = own_.self;
+    start(read_done<T>([st](result<T> r) { st->complete(std::move(r)); }));
+  }
+  bool ready() const { return own_.self->state.load(std::memory_order_acquire) == state_t::done; }
+
+  // Suspends until the store answers or `deadline` passes.
+  boost::asio::awaitable<void> wait(std::chrono::steady_clock::time_point deadline) {
+    state_t* st = own_.self;
+    if (ready()) co_return;
     st->executor.emplace(co_await boost::asio::this_coro::executor);
     st->timer.emplace(*st->executor, deadline);
     int expected = state_t::pending;
@@ -84,12 +95,14 @@ boost::asio::awaitable<result<T>> await_store_read(Start start, std::chrono::ste
       co_await st->timer->async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
     }
   }
-  if (st->state.load(std::memory_order_acquire) == state_t::done) {
-    result<T> out = std::move(*st->value);
-    co_return out;
+
+  result<T> take() {
+    if (ready()) return std::move(*own_.self->value);
+    return make_error(errc::internal, "the store did not answer within the request deadline; retry");
   }
-  result<T> late = make_error(errc::internal, "the store did not answer within the request deadline; retry");
-  co_return late;
-}
+
+ private:
+  typename state_t::holder own_;
+};
 
 }  // namespace callrec::api
