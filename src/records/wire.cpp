@@ -3,6 +3,8 @@
 #include "core/json_text.h"
 
 #include <boost/json/value.hpp>
+#include <charconv>
+#include <string_view>
 #include <cmath>
 #include <limits>
 
@@ -11,16 +13,8 @@ namespace {
 
 void append_int(std::string& out, std::int64_t v) {
   char buf[24];
-  char* end = buf + sizeof buf;
-  char* p = end;
-  bool neg = v < 0;
-  std::uint64_t u = neg ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
-  do {
-    *--p = static_cast<char>('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (neg) *--p = '-';
-  out.append(p, static_cast<std::size_t>(end - p));
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);  // two digits a step; cannot fail in 24 bytes
+  out.append(buf, static_cast<std::size_t>(r.ptr - buf));
 }
 
 error wrong_type(std::string_view field, std::string_view expected) {
@@ -73,34 +67,35 @@ std::optional<std::string> unbase64url(std::string_view in) {
 }  // namespace
 
 void append_record_json(std::string& out, const call_record& r) {
-  out += "{\"callId\":";
+  using namespace std::string_view_literals;  // literal lengths known at compile time: no strlen
+  out += "{\"callId\":"sv;
   append_json_string(out, r.call_id);
-  out += ",\"sdkAppId\":";
+  out += ",\"sdkAppId\":"sv;
   append_int(out, r.sdkappid);
-  out += ",\"mediaType\":\"";
+  out += ",\"mediaType\":\""sv;
   out += to_string(r.media);
-  out += "\",\"roomId\":";
+  out += "\",\"roomId\":"sv;
   append_json_string(out, r.room_id);
-  out += ",\"startCallTs\":";
+  out += ",\"startCallTs\":"sv;
   append_int(out, r.start_ts);
-  out += ",\"acceptTs\":";
+  out += ",\"acceptTs\":"sv;
   append_int(out, r.accept_ts);
-  out += ",\"endTs\":";
+  out += ",\"endTs\":"sv;
   append_int(out, r.end_ts);
-  out += ",\"caller\":";
+  out += ",\"caller\":"sv;
   append_json_string(out, r.caller);
-  out += ",\"totalUserNumber\":";
+  out += ",\"totalUserNumber\":"sv;
   append_int(out, r.total_user_number());
-  out += ",\"callType\":\"";
+  out += ",\"callType\":\""sv;
   out += to_string(r.type);
-  out += "\",\"callResult\":\"";
+  out += "\",\"callResult\":\""sv;
   out += to_string(r.result);
-  out += "\",\"callees\":[";
+  out += "\",\"callees\":["sv;
   for (std::size_t i = 0; i < r.callees.size(); ++i) {
     if (i) out += ',';
     append_json_string(out, r.callees[i]);
   }
-  out += "]}";
+  out += "]}"sv;
 }
 
 std::optional<std::int64_t> json_integer(const boost::json::value& v) {
