@@ -217,7 +217,7 @@ result<server_config> parse_config(std::string_view text, std::string_view sourc
     const toml::table* t = n->as_table();
     if (!t) return bad(source, "limits", "must be a table");
     CALLREC_TRY(check_keys(*t, "limits", source,
-                           {"max_header_bytes", "max_body_bytes", "max_connections", "idle_timeout_sec",
+                           {"max_header_bytes", "max_header_count", "max_body_bytes", "max_connections", "idle_timeout_sec",
                             "request_timeout_sec", "tls_handshake_timeout_sec", "h2_max_concurrent_streams",
                             "h2_initial_window_bytes", "h2_max_frame_bytes", "h2_max_resets_per_10s",
                             "h2_max_pings_per_10s", "h2_max_settings_per_10s", "h2_stall_timeout_sec",
@@ -225,6 +225,7 @@ result<server_config> parse_config(std::string_view text, std::string_view sourc
     auto& l = cfg.limits;
     CALLREC_TRY(read_int(*t, "max_header_bytes", "limits.max_header_bytes", source, l.max_header_bytes, 1024,
                          1024 * 1024));
+    CALLREC_TRY(read_int(*t, "max_header_count", "limits.max_header_count", source, l.max_header_count, 8, 10000));
     CALLREC_TRY(read_int(*t, "max_body_bytes", "limits.max_body_bytes", source, l.max_body_bytes, 1024,
                          64 * 1024 * 1024));
     CALLREC_TRY(read_int(*t, "max_connections", "limits.max_connections", source, l.max_connections, 1, 1000000));

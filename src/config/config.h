@@ -39,6 +39,7 @@ struct tls_config {
 // Limits and timeouts of the HTTP server; every one has a safe default.
 struct http_limits {
   std::uint32_t max_header_bytes = 16 * 1024;
+  std::uint32_t max_header_count = 100;  // header fields in one request (HTTP/2: pseudo-headers included)
   std::uint32_t max_body_bytes = 1024 * 1024;
   std::uint32_t max_connections = 10000;
   std::uint32_t idle_timeout_sec = 60;     // keep-alive connection with no request

@@ -19,6 +19,7 @@ using steady = std::chrono::steady_clock;
 h2_limits h2_limits::from(const http_limits& http) {
   h2_limits l;
   l.max_header_bytes = http.max_header_bytes;
+  l.max_header_count = http.max_header_count;
   l.max_body_bytes = http.max_body_bytes;
   l.idle_timeout_ms = http.h2_idle_timeout_sec.value_or(http.idle_timeout_sec) * 1000;
   l.request_timeout_ms = http.request_timeout_sec * 1000;
@@ -79,6 +80,7 @@ struct h2_server_session::impl {
     request req;  // what the handler sees; views into the strings above
     steady::time_point started;
     std::uint64_t header_bytes = 0;
+    std::uint32_t header_fields = 0;
     unsigned reject_status = 0;  // 413 / 431: we answer ourselves, the handler never sees the request
     bool request_done = false;   // END_STREAM received (or the stream was given up)
     bool answered = false;       // a response was submitted
@@ -148,9 +150,14 @@ struct h2_server_session::impl {
 
   void reject(std::int32_t id, stream& st) {
     if (st.answered) return;
-    const std::string message = st.reject_status == 413
-                                    ? "request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes"
-                                    : "request header exceeds " + std::to_string(lim.max_header_bytes) + " bytes";
+    std::string message;
+    if (st.reject_status == 413) {
+      message = "request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes";
+    } else if (st.header_bytes > lim.max_header_bytes) {
+      message = "request header exceeds " + std::to_string(lim.max_header_bytes) + " bytes";
+    } else {
+      message = "request has more than " + std::to_string(lim.max_header_count) + " header fields";
+    }
     st.body.clear();
     st.body.shrink_to_fit();
     respond(id, st, st.reject_status, "application/json", {}, error_body(message), false);
@@ -215,7 +222,7 @@ struct h2_server_session::impl {
     stream* st = self.find(frame->hd.stream_id);
     if (!st || st->reject_status) return 0;
     st->header_bytes += namelen + valuelen + 32;
-    if (st->header_bytes > self.lim.max_header_bytes) {
+    if (st->header_bytes > self.lim.max_header_bytes || ++st->header_fields > self.lim.max_header_count) {
       st->reject_status = 431;
       return 0;
     }

@@ -45,6 +45,9 @@ struct h2_limits {
   // A request over it is answered 431; the decoded size is what is counted, so an HPACK bomb (a few bytes
   // referencing a large table entry many times) is caught too.
   std::uint32_t max_header_bytes = 16 * 1024;
+  // Header fields per request, pseudo-headers included; over it: 431 (many tiny fields cost more to index than
+  // their bytes suggest).
+  std::uint32_t max_header_count = 100;
   // Request body per stream, bytes. Over it (or a content-length announcing more): 413 with the JSON
   // envelope, then RST_STREAM NO_ERROR so the client stops sending.
   std::uint32_t max_body_bytes = 1024 * 1024;

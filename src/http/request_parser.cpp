@@ -8,7 +8,8 @@ namespace callrec::http {
 
 namespace bhttp = boost::beast::http;
 
-request_reader::request_reader(incoming_request& into, const http_limits& limits) : into_(into) {
+request_reader::request_reader(incoming_request& into, const http_limits& limits)
+    : into_(into), max_fields_(limits.max_header_count) {
   header_limit(limits.max_header_bytes);
   body_limit(limits.max_body_bytes);
 }
@@ -24,7 +25,12 @@ void request_reader::on_response_impl(int, string_view, int, error_code& ec) {
   ec = bhttp::error::bad_method;  // never called for a request parser
 }
 
-void request_reader::on_field_impl(bhttp::field name, string_view, string_view value, error_code&) {
+void request_reader::on_field_impl(bhttp::field name, string_view, string_view value, error_code& ec) {
+  if (++into_.fields > max_fields_) {
+    into_.too_many_fields = true;
+    ec = bhttp::error::header_limit;  // answered 431, like a head over max_header_bytes
+    return;
+  }
   if (name == bhttp::field::expect && boost::beast::iequals(value, "100-continue")) into_.expect_continue = true;
 }
 

@@ -6,6 +6,7 @@
 
 #include <boost/beast/http/basic_parser.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,8 @@ struct incoming_request {
   std::string body;
   int version = 11;              // 10 for HTTP/1.0
   bool expect_continue = false;  // "Expect: 100-continue"
+  std::uint32_t fields = 0;      // header fields read so far
+  bool too_many_fields = false;  // over http_limits::max_header_count (the parser stops with header_limit)
 
   void clear() {
     verb = boost::beast::http::verb::unknown;
@@ -27,6 +30,8 @@ struct incoming_request {
     body.clear();
     version = 11;
     expect_continue = false;
+    fields = 0;
+    too_many_fields = false;
   }
 };
 
@@ -51,6 +56,7 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
   void on_finish_impl(error_code&) override {}
 
   incoming_request& into_;
+  std::uint32_t max_fields_;
 };
 
 struct parsed_requests {

@@ -427,7 +427,9 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
     if (rec) co_return false;  // closed, reset or too slow: nothing sensible to answer
     if (pec) {
       metrics_.http_errors.add();
-      if (pec == bhttp::error::header_limit) {
+      if (pec == bhttp::error::header_limit && in.too_many_fields) {
+        reject(431, "request has more than " + std::to_string(options_.limits.max_header_count) + " header fields");
+      } else if (pec == bhttp::error::header_limit) {
         reject(431, "request header exceeds " + std::to_string(options_.limits.max_header_bytes) + " bytes");
       } else if (pec == bhttp::error::body_limit) {
         reject(413, "request body exceeds " + std::to_string(options_.limits.max_body_bytes) + " bytes");

@@ -88,6 +88,22 @@ TEST(http_transport, oversized_header_is_431) {
   EXPECT_NE(out.find("431"), std::string::npos) << out;
 }
 
+TEST(http_transport, too_many_header_fields_is_431_and_others_are_served) {
+  test_server srv([](server_config& c) { c.limits.max_header_count = 16; });
+  std::string head = "GET /healthz HTTP/1.1\r\nHost: t\r\n";
+  for (int i = 0; i < 15; ++i) head += "X-F" + std::to_string(i) + ": v\r\n";  // 16 fields with Host
+  raw_socket at_limit(srv.port());
+  at_limit.send(head + "Connection: close\r\n\r\n");  // the 17th
+  std::string out = at_limit.read_all();
+  EXPECT_NE(out.find("431"), std::string::npos) << out;
+  EXPECT_NE(out.find("more than 16 header fields"), std::string::npos) << out;
+  raw_socket under(srv.port());
+  under.send(head + "\r\n");
+  EXPECT_NE(under.read_until("ok\n").find("200 OK"), std::string::npos);
+  client cli(srv.port());
+  EXPECT_EQ(cli.get("/healthz").status, 200u);
+}
+
 TEST(http_transport, garbage_gets_400_and_a_closed_connection) {
   test_server srv;
   raw_socket s(srv.port());

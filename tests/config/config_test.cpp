@@ -47,6 +47,7 @@ TEST(config, errors_name_the_key) {
       {"[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n[[apps]]\nsdkappid = 1\nsecret_key = \"k\"", "apps[1].sdkappid"},
       {"[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\nheartbeat_sec = \"x\"", "apps[0].heartbeat_sec"},
       {"[limits]\nmax_body_bytes = 1", "limits.max_body_bytes"},
+      {"[limits]\nmax_header_count = 7", "limits.max_header_count"},
       {"[limits]\ntls_handshake_timeout_sec = 0", "limits.tls_handshake_timeout_sec"},
       {"[limits]\ntls_handshake_timeout_sec = 601", "limits.tls_handshake_timeout_sec"},
       {"[limits]\nh2_max_concurrent_streams = 0", "limits.h2_max_concurrent_streams"},

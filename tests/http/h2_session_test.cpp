@@ -295,6 +295,22 @@ TEST(H2Session, OversizedHeaderListIs431) {
   EXPECT_EQ(c.streams[ok].status, 200);
 }
 
+TEST(H2Session, TooManyHeaderFieldsIs431) {
+  h2_limits l = fast_limits();
+  l.max_header_count = 12;
+  test_server server(l);
+  test_client c(server.port());
+  std::vector<std::pair<std::string, std::string>> many, few;
+  for (int i = 0; i < 9; ++i) many.emplace_back("x-f" + std::to_string(i), "v");  // 4 pseudo-headers + 9
+  few.assign(many.begin(), many.begin() + 8);                                        // 4 + 8: at the limit
+  const auto over = c.request("GET", "/echo", {}, many);
+  const auto at = c.request("GET", "/echo", {}, few);
+  ASSERT_TRUE(c.run_until([&] { return c.complete(over) && c.complete(at); }));
+  EXPECT_EQ(c.streams[over].status, 431);
+  EXPECT_NE(c.streams[over].body.find("more than 12 header fields"), std::string::npos) << c.streams[over].body;
+  EXPECT_EQ(c.streams[at].status, 200);
+}
+
 TEST(H2Session, StreamsBeyondTheConcurrencyLimitAreRefused) {
   h2_limits l = fast_limits();
   l.max_concurrent_streams = 4;
