@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -15,6 +16,8 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <list>
 #include <optional>
 #include <unistd.h>
@@ -300,6 +303,7 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
     conn->deadline = st.now + std::chrono::seconds(options_.limits.tls_handshake_timeout_sec);
     auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::server, use_tuple);
     if (hec) {
+      co_await answer_plaintext(*conn, hec);
       metrics_.tls_handshake_failures.add();  // plaintext on the TLS port, old protocol, timeout, ...
     } else if (!stopping_) {
       bool server_closes = false;
@@ -324,6 +328,23 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
   conn->socket().close(ec);
   st.connections.erase(conn->self);
   forget_connection(index);
+}
+
+// After a failed handshake: if the client spoke plain HTTP to the TLS port (OpenSSL recognises a request line
+// where the first TLS record should be: SSL_R_HTTP_REQUEST), it gets a 400 that says so, as nginx does,
+// rather than a silently closed socket. Nothing was encrypted, so the answer goes out in the clear.
+asio::awaitable<bool> server::answer_plaintext(connection& conn, const boost::system::error_code& handshake_error) {
+  if (handshake_error.category() != asio::error::get_ssl_category() ||
+      ERR_GET_REASON(static_cast<unsigned long>(handshake_error.value())) != SSL_R_HTTP_REQUEST) {
+    co_return false;
+  }
+  const std::string body =
+      "{\"errorCode\":70001,\"errorMessage\":\"this port speaks HTTPS: send the request to https://\"}";
+  std::string out;
+  append_head(out, 400, "application/json", {}, body.size(), false, false);
+  out += body;
+  auto [wec, wn] = co_await asio::async_write(conn.socket(), asio::buffer(out), use_tuple);
+  co_return !wec;
 }
 
 void server::forget_connection(std::size_t index) {

@@ -96,6 +96,7 @@ class server {
   boost::asio::awaitable<void> serve_h2(connection& conn, Stream& stream, std::string_view already_read);
   void start_session(std::size_t index, boost::asio::ip::tcp::socket sock);
   // A connection placed on thread `index` is gone (closed, or its hand-over failed): the counts drop.
+  boost::asio::awaitable<bool> answer_plaintext(connection& conn, const boost::system::error_code& handshake_error);
   void forget_connection(std::size_t index);
   std::shared_ptr<boost::asio::ssl::context> current_tls_context() const;
 

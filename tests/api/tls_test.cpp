@@ -90,15 +90,23 @@ TEST(tls_transport, tls11_is_refused) {
   EXPECT_EQ(modern.get("/healthz").status, 200u);
 }
 
-TEST(tls_transport, plain_http_on_the_tls_port_is_dropped_and_others_are_served) {
+TEST(tls_transport, plain_http_on_the_tls_port_gets_a_400_that_says_https_and_others_are_served) {
   test_server srv(transport::tls);
   client before(srv);
   ASSERT_EQ(before.get("/healthz").status, 200u);
   raw_socket plain(srv.port());
-  plain.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
-  const std::string out = plain.read_all();  // returns when the server drops it
-  EXPECT_EQ(out.find("HTTP/1.1"), std::string::npos) << out;
+  plain.send("POST /v1/records/get_record_by_callId HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}");
+  const std::string out = plain.read_all();  // the answer, then the server closes
+  EXPECT_EQ(out.rfind("HTTP/1.1 400 ", 0), 0u) << out;
+  EXPECT_NE(out.find("Connection: close"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"errorCode\":70001"), std::string::npos) << out;
+  EXPECT_NE(out.find("speaks HTTPS"), std::string::npos) << out;
   EXPECT_TRUE(eventually([&] { return srv.service().metrics().tls_handshake_failures.value() == 1; }));
+  // Bytes that are neither TLS nor HTTP are only dropped.
+  raw_socket junk(srv.port());
+  junk.send(std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
+  EXPECT_EQ(junk.read_all(), "");
+  EXPECT_TRUE(eventually([&] { return srv.service().metrics().tls_handshake_failures.value() == 2; }));
   EXPECT_EQ(before.get("/healthz").status, 200u);
   client after(srv);
   EXPECT_EQ(after.get("/healthz").status, 200u);
