@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <openssl/ssl.h>
 #include <memory>
 #include <optional>
 #include <string>
@@ -356,6 +357,15 @@ struct h2_driver {
       co_await wait_for_wake();
     }
     if (!closing && !reader_done) {
+      // Over TLS the end is announced first (close_notify), so the client can tell it from a truncation. Only
+      // ours is sent; the client's is not waited for (the read loop drains whatever comes).
+      if constexpr (requires(Stream& t) { t.async_shutdown(use_tuple); }) {
+        SSL_set_shutdown(s.native_handle(), SSL_RECEIVED_SHUTDOWN);
+        writing = true;  // a client that reads nothing is cut off by the watchdog, as for any write
+        write_started = steady::now();
+        co_await s.async_shutdown(use_tuple);
+        writing = false;
+      }
       // Lingering close: FIN after the last frame, then the client's remaining input is drained until it
       // closes too (at most 1 s), so the kernel does not answer it with a reset that could destroy our GOAWAY.
       boost::system::error_code ec;

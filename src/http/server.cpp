@@ -308,7 +308,7 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
     } else if (!stopping_) {
       bool server_closes = false;
       switch (negotiated_protocol(tls->native_handle())) {
-        case app_protocol::h2: co_await serve_h2(*conn, *tls, {}); break;
+        case app_protocol::h2: co_await serve_h2(*conn, *tls, {}); break;  // sends its own close_notify
         case app_protocol::http1: server_closes = co_await serve_http1(index, *conn, *tls); break;
       }
       if (server_closes) {

@@ -113,6 +113,17 @@ TEST(tls_transport, plain_http_on_the_tls_port_gets_a_400_that_says_https_and_ot
   EXPECT_EQ(before.connects(), 1);
 }
 
+TEST(tls_transport, http2_over_tls_ends_with_close_notify) {
+  test_server srv(transport::h2, [](server_config& c) { c.limits.h2_idle_timeout_sec = 1; });
+  h2_connection h2(srv.port(), h2_connection::options{}, srv.client_tls());
+  const auto id = h2.request("GET", "/healthz");
+  ASSERT_TRUE(h2.run_until([&] { return h2.complete(id); }));
+  ASSERT_TRUE(h2.wait_closed(std::chrono::seconds(20)));  // idle: GOAWAY, then the close
+  EXPECT_TRUE(h2.goaway);
+  // A TLS close without close_notify reads as stream_truncated: a truncation an attacker could also cause.
+  EXPECT_EQ(h2.end_reason, boost::asio::error::eof) << h2.end_reason.message();
+}
+
 TEST(tls_transport, a_client_that_never_finishes_the_handshake_is_cut_off) {
   // The other timeouts are far longer, so only the handshake timeout can end the stalled connection in time.
   test_server srv(transport::tls, [](server_config& c) {

@@ -140,6 +140,7 @@ class h2_connection {
     const std::size_t n = read_within(boost::asio::buffer(buf), wait, ec);
     if (ec) {
       eof = true;
+      end_reason = ec;
       return false;
     }
     if (n == 0) return true;
@@ -177,6 +178,7 @@ class h2_connection {
   bool goaway = false;
   std::uint32_t goaway_code = 0;
   bool eof = false;
+  boost::system::error_code end_reason;  // how reading ended: eof is a clean close (TLS: with close_notify)
   int ping_acks = 0;
 
  private:
