@@ -56,7 +56,8 @@ struct http_limits {
   std::uint32_t h2_max_resets_per_10s = 200;          // streams the client resets: rapid reset (CVE-2023-44487)
   std::uint32_t h2_max_pings_per_10s = 100;           // PING frames from the client (CVE-2019-9512)
   std::uint32_t h2_max_settings_per_10s = 100;        // SETTINGS frames from the client (CVE-2019-9515)
-  // Responses that make no progress for this long (zero flow-control window, socket not read): cut off.
+  // Responses that make no progress for this long (zero flow-control window, socket not read, or under 4 KiB
+  // let through: a slow drain): cut off.
   std::uint32_t h2_stall_timeout_sec = 10;
   // A connection with no open stream for this long is closed (GOAWAY); unset: idle_timeout_sec.
   std::optional<std::uint32_t> h2_idle_timeout_sec;

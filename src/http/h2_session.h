@@ -81,7 +81,10 @@ struct h2_limits {
   std::uint32_t request_timeout_ms = 10'000;
   // A connection with response bytes to deliver that makes no progress for this long is closed: the client
   // keeps its flow-control window at zero, or does not read the socket (zero-window stall), milliseconds.
+  // Progress means at least min_progress_bytes sent within the limit: a window opened a byte at a time
+  // (slow drain) counts as a stall.
   std::uint32_t stall_timeout_ms = 10'000;
+  std::uint32_t min_progress_bytes = 4096;
   // After a graceful shutdown starts (GOAWAY sent), in-flight streams have this long to finish, milliseconds.
   std::uint32_t shutdown_grace_ms = 10'000;
   // Bytes gathered from nghttp2 into one buffer per socket write (write coalescing).
@@ -211,6 +214,7 @@ struct h2_driver {
   bool writing = false;
   steady::time_point write_started;
   std::optional<steady::time_point> stalled_since;
+  std::size_t sent_while_stalled = 0;  // bytes out since stalled_since: a trickle is no progress
   std::optional<steady::time_point> shutdown_at;
   std::optional<steady::time_point> linger_until;
 
@@ -339,8 +343,13 @@ struct h2_driver {
         shutdown_at = steady::now();
       }
       output.clear();
-      if (session.take_output(output) > 0) {
-        stalled_since.reset();
+      if (const std::size_t taken = session.take_output(output); taken > 0) {
+        // Waiting on the client's window ends when it lets a real amount through within the stall limit, not
+        // one byte at a time (a slow drain would otherwise hold the response and its stream forever).
+        if (stalled_since && (sent_while_stalled += taken) >= lim.min_progress_bytes) {
+          stalled_since.reset();
+          sent_while_stalled = 0;
+        }
         writing = true;
         write_started = steady::now();
         auto [ec, n] = co_await asio::async_write(s, asio::buffer(output), use_tuple);
@@ -353,6 +362,7 @@ struct h2_driver {
         if (!stalled_since) stalled_since = steady::now();
       } else {
         stalled_since.reset();
+        sent_while_stalled = 0;
       }
       co_await wait_for_wake();
     }

@@ -402,6 +402,31 @@ TEST(H2Session, ZeroWindowClientIsCutOffAfterTheStallLimit) {
   EXPECT_TRUE(metric_reaches(server, "callrec_h2_abuse_closes_total{reason=\"stall\"} 1\n"));
 }
 
+TEST(H2Session, ClientThatOpensItsWindowAByteAtATimeIsCutOffAfterTheStallLimit) {
+  test_server server(fast_limits());  // stall limit 300 ms, request timeout 5 s
+  test_client::options o;
+  o.initial_window = 0;
+  o.auto_window_update = false;
+  test_client c(server.port(), o);
+  const auto id = c.request("GET", "/big/100000");
+  const auto start = std::chrono::steady_clock::now();
+  // A slow drain: one byte of window every 50 ms, so a little always moves, far too little to ever finish.
+  auto next = start;
+  while (!c.eof && std::chrono::steady_clock::now() - start < 4s) {
+    c.window_update(id, 1);
+    next += 50ms;
+    while (!c.eof && std::chrono::steady_clock::now() < next) {
+      c.pump(std::chrono::duration_cast<std::chrono::milliseconds>(next - std::chrono::steady_clock::now()) + 1ms);
+    }
+  }
+  EXPECT_TRUE(c.wait_closed());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s) << "the trickle held the response past the stall limit";
+  EXPECT_LT(c.streams[id].body.size(), 100000u);
+  EXPECT_TRUE(c.goaway);
+  EXPECT_EQ(c.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
+  expect_server_answers(server.port());
+}
+
 TEST(H2Session, ClientThatNeverReadsTheSocketIsCutOffAfterTheStallLimit) {
   test_server server(fast_limits());
   test_client::options o;

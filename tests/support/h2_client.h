@@ -112,6 +112,11 @@ class h2_connection {
     return id;
   }
 
+  // Queues a WINDOW_UPDATE of `bytes` for `stream` (0: the connection); sent by the next flush/pump.
+  void window_update(std::int32_t stream, std::int32_t bytes) {
+    nghttp2_submit_window_update(session_, NGHTTP2_FLAG_NONE, stream, bytes);
+  }
+
   // Sends what nghttp2 has queued. False when the socket failed.
   bool flush() {
     for (;;) {
