@@ -79,7 +79,12 @@ class store_read {
   template <class Start>
   explicit store_read(Start&& start) : own_{new state_t} {
     state_t* st = own_.self;
-    start(read_done<T>([st](result<T> r) { st->complete(std::move(r)); }));
+    try {
+      start(read_done<T>([st](result<T> r) { st->complete(std::move(r)); }));
+    } catch (...) {
+      st->release();  // a read that failed to start never completes: its reference goes with it
+      throw;
+    }
   }
   bool ready() const { return own_.self->state.load(std::memory_order_acquire) == state_t::done; }
 

@@ -63,8 +63,8 @@ class store {
   // The reads of the API, asynchronous: the caller keeps its own deadline and does not wait past it. The
   // defaults answer inline from the synchronous reads (the embedded store, whose reads take microseconds and
   // are interrupted at `store_options::read_deadline`); a store across the network overrides them so that no
-  // I/O thread waits for it. `filter` and `call_id` need only live until the call returns. close() completes
-  // every read still pending, with an error.
+  // I/O thread waits for it. `filter` and `call_id` need only live until the call returns. A call that throws
+  // has not started the read and never calls `done`. close() completes every read still pending, with an error.
   virtual void async_get_record(std::uint32_t sdkappid, std::string_view call_id,
                                 read_done<std::optional<call_record>> done) {
     done(get_record(sdkappid, call_id));
