@@ -9,7 +9,6 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "core/json_text.h"
 
 namespace callrec::http {
 
@@ -63,13 +62,6 @@ method to_method(std::string_view m) {
   if (m == "POST") return method::post;
   if (m == "HEAD") return method::head;
   return method::other;
-}
-
-std::string error_body(std::string_view message) {
-  std::string body = "{\"errorCode\":70001,\"errorMessage\":";
-  append_json_string(body, message);
-  body += "}";
-  return body;
 }
 
 }  // namespace
@@ -152,15 +144,15 @@ struct h2_server_session::impl {
     if (st.answered) return;
     std::string message;
     if (st.reject_status == 413) {
-      message = "request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes";
+      message = limit_message(size_limit::body_bytes, lim.max_body_bytes);
     } else if (st.header_bytes > lim.max_header_bytes) {
-      message = "request header exceeds " + std::to_string(lim.max_header_bytes) + " bytes";
+      message = limit_message(size_limit::header_bytes, lim.max_header_bytes);
     } else {
-      message = "request has more than " + std::to_string(lim.max_header_count) + " header fields";
+      message = limit_message(size_limit::header_fields, lim.max_header_count);
     }
     st.body.clear();
     st.body.shrink_to_fit();
-    respond(id, st, st.reject_status, "application/json", {}, error_body(message), false);
+    respond(id, st, st.reject_status, "application/json", {}, refusal_body(message), false);
   }
 
   void dispatch(std::int32_t id, stream& st) {
@@ -173,7 +165,7 @@ struct h2_server_session::impl {
       sink(id, st.req);
     } catch (const std::exception&) {
       st.handler_running = false;
-      respond(id, st, 500, "application/json", {}, "{\"errorCode\":101001,\"errorMessage\":\"internal error\"}", false);
+      respond(id, st, 500, "application/json", {}, std::string(internal_error_body), false);
     }
   }
 

@@ -264,7 +264,7 @@ struct h2_driver {
   static reply internal_error() {
     reply r;
     r.status = 500;
-    r.body = "{\"errorCode\":101001,\"errorMessage\":\"internal error\"}";
+    r.body = internal_error_body;
     return r;
   }
 

@@ -23,10 +23,10 @@
 #include <unistd.h>
 #include <variant>
 
+#include "core/json_text.h"
 #include "http/h2_session.h"
 #include "http/request_parser.h"
 #include "http/tls.h"
-#include "obs/access_log.h"
 
 namespace callrec::http {
 
@@ -295,7 +295,32 @@ void append_head(std::string& out, unsigned status, std::string_view content_typ
   out += "\r\n\r\n";
 }
 
+// A whole answer to a refused request, head and body; the connection closes after it.
+std::string refusal(unsigned status, std::string_view message) {
+  const std::string body = refusal_body(message);
+  std::string out;
+  append_head(out, status, "application/json", {}, body.size(), false, false);
+  out += body;
+  return out;
+}
+
 }  // namespace
+
+std::string refusal_body(std::string_view message) {
+  std::string body = "{\"errorCode\":70001,\"errorMessage\":";
+  append_json_string(body, message);
+  body += '}';
+  return body;
+}
+
+std::string limit_message(size_limit which, std::uint64_t limit) {
+  switch (which) {
+    case size_limit::body_bytes: return "request body exceeds " + std::to_string(limit) + " bytes";
+    case size_limit::header_bytes: return "request header exceeds " + std::to_string(limit) + " bytes";
+    case size_limit::header_fields: return "request has more than " + std::to_string(limit) + " header fields";
+  }
+  return "request too large";
+}
 
 asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connection> conn) {
   auto& st = *threads_state_[index];
@@ -333,18 +358,13 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
 // After a failed handshake: if the client spoke plain HTTP to the TLS port (OpenSSL recognises a request line
 // where the first TLS record should be: SSL_R_HTTP_REQUEST), it gets a 400 that says so, as nginx does,
 // rather than a silently closed socket. Nothing was encrypted, so the answer goes out in the clear.
-asio::awaitable<bool> server::answer_plaintext(connection& conn, const boost::system::error_code& handshake_error) {
+asio::awaitable<void> server::answer_plaintext(connection& conn, const boost::system::error_code& handshake_error) {
   if (handshake_error.category() != asio::error::get_ssl_category() ||
       ERR_GET_REASON(static_cast<unsigned long>(handshake_error.value())) != SSL_R_HTTP_REQUEST) {
-    co_return false;
+    co_return;
   }
-  const std::string body =
-      "{\"errorCode\":70001,\"errorMessage\":\"this port speaks HTTPS: send the request to https://\"}";
-  std::string out;
-  append_head(out, 400, "application/json", {}, body.size(), false, false);
-  out += body;
-  auto [wec, wn] = co_await asio::async_write(conn.socket(), asio::buffer(out), use_tuple);
-  co_return !wec;
+  const std::string out = refusal(400, "this port speaks HTTPS: send the request to https://");
+  co_await asio::async_write(conn.socket(), asio::buffer(out), use_tuple);
 }
 
 void server::forget_connection(std::size_t index) {
@@ -435,31 +455,23 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
       }
       buffer.commit(n);
     }
-    std::optional<std::string> rejection;
-    auto reject = [&](unsigned status, std::string_view message) {
-      std::string body = "{\"errorCode\":70001,\"errorMessage\":";
-      obs::append_json_string(body, message);
-      body += "}";
-      std::string out;
-      append_head(out, status, "application/json", {}, body.size(), false, false);
-      out += body;
-      rejection = std::move(out);
-    };
     if (rec) co_return false;  // closed, reset or too slow: nothing sensible to answer
     if (pec) {
       metrics_.http_errors.add();
+      const auto& lim = options_.limits;
+      std::string rejection;
       if (pec == bhttp::error::header_limit && in.too_many_fields) {
-        reject(431, "request has more than " + std::to_string(options_.limits.max_header_count) + " header fields");
+        rejection = refusal(431, limit_message(size_limit::header_fields, lim.max_header_count));
       } else if (pec == bhttp::error::header_limit) {
-        reject(431, "request header exceeds " + std::to_string(options_.limits.max_header_bytes) + " bytes");
+        rejection = refusal(431, limit_message(size_limit::header_bytes, lim.max_header_bytes));
       } else if (pec == bhttp::error::body_limit) {
-        reject(413, "request body exceeds " + std::to_string(options_.limits.max_body_bytes) + " bytes");
+        rejection = refusal(413, limit_message(size_limit::body_bytes, lim.max_body_bytes));
       } else {
-        reject(400, "malformed HTTP request: " + pec.message());
+        rejection = refusal(400, "malformed HTTP request: " + pec.message());
       }
       conn.deadline = clock.now + request_timeout;
       conn.timed_out = false;
-      auto [jec, jn] = co_await asio::async_write(sock, asio::buffer(*rejection), use_tuple);
+      auto [jec, jn] = co_await asio::async_write(sock, asio::buffer(rejection), use_tuple);
       co_return !jec;
     }
 
@@ -480,7 +492,7 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
       metrics_.http_errors.add();
       rep.status = 500;
       rep.content_type = "application/json";
-      rep.body = "{\"errorCode\":101001,\"errorMessage\":\"internal error\"}";
+      rep.body = internal_error_body;
     }
     const bool keep = parser.keep_alive() && !stopping_ && !failed;
     head.clear();

@@ -48,6 +48,16 @@ struct reply {
 
 using handler = std::function<boost::asio::awaitable<reply>(const request&)>;
 
+// Bodies of the answers the transport gives itself, before or instead of the handler, in the API's error
+// shape without a request id; HTTP/1.1 and HTTP/2 say the same. A refused request (too large, malformed,
+// plain HTTP on the TLS port) gets 70001 with `message`; a handler that failed, 101001.
+std::string refusal_body(std::string_view message);
+inline constexpr std::string_view internal_error_body = R"({"errorCode":101001,"errorMessage":"internal error"})";
+
+// Why a request broke a size limit of [limits], for its 413 (body) or 431 (header) answer.
+enum class size_limit : std::uint8_t { body_bytes, header_bytes, header_fields };
+std::string limit_message(size_limit which, std::uint64_t limit);
+
 struct server_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
@@ -95,8 +105,8 @@ class server {
   template <class Stream>
   boost::asio::awaitable<void> serve_h2(connection& conn, Stream& stream, std::string_view already_read);
   void start_session(std::size_t index, boost::asio::ip::tcp::socket sock);
+  boost::asio::awaitable<void> answer_plaintext(connection& conn, const boost::system::error_code& handshake_error);
   // A connection placed on thread `index` is gone (closed, or its hand-over failed): the counts drop.
-  boost::asio::awaitable<bool> answer_plaintext(connection& conn, const boost::system::error_code& handshake_error);
   void forget_connection(std::size_t index);
   std::shared_ptr<boost::asio::ssl::context> current_tls_context() const;
 
@@ -113,7 +123,6 @@ class server {
   bool stopped_ = false;
   mutable std::mutex tls_mu_;
   std::shared_ptr<boost::asio::ssl::context> tls_context_;  // for new connections; null: plain HTTP
-
 };
 
 }  // namespace callrec::http
