@@ -18,7 +18,6 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <openssl/ssl.h>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +25,7 @@
 
 #include "config/config.h"
 #include "http/server.h"
+#include "http/tls.h"
 
 namespace callrec::http {
 
@@ -369,17 +369,13 @@ struct h2_driver {
     if (!closing && !reader_done) {
       // Over TLS the end is announced first (close_notify), so the client can tell it from a truncation. Only
       // ours is sent; the client's is not waited for (the read loop drains whatever comes).
+      // The lingering drain below then still reads until the client's close_notify: unread input left in the
+      // socket would make close() send a reset that can destroy our last frames.
       if constexpr (requires(Stream& t) { t.async_shutdown(use_tuple); }) {
-        // Marked as received, SSL_shutdown only sends; asio's shutdown then needs no read, which would clash
-        // with the read loop's. Marked as sent only afterwards, SSL_read goes on decrypting what the client
-        // still sends, so the lingering drain below keeps reading until its close_notify (unread input left
-        // in the socket would make close() send a reset that can destroy our last frames).
-        SSL_set_shutdown(s.native_handle(), SSL_RECEIVED_SHUTDOWN);
         writing = true;  // a client that reads nothing is cut off by the watchdog, as for any write
         write_started = steady::now();
-        co_await s.async_shutdown(use_tuple);
+        co_await send_close_notify(s);
         writing = false;
-        SSL_set_shutdown(s.native_handle(), SSL_SENT_SHUTDOWN);
       }
       // Lingering close: FIN after the last frame, then the client's remaining input is drained until it
       // closes too (at most 1 s), so the kernel does not answer it with a reset that could destroy our GOAWAY.

@@ -337,12 +337,11 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
         case app_protocol::http1: server_closes = co_await serve_http1(index, *conn, *tls); break;
       }
       if (server_closes) {
-        // close_notify, without waiting for the peer's (HTTP framing already tells a complete response from a
-        // truncated one): one small write, bounded like a response write.
-        SSL_set_shutdown(tls->native_handle(), SSL_RECEIVED_SHUTDOWN);
+        // One small write, bounded like a response write; the peer's close_notify is not waited for (HTTP
+        // framing already tells a complete response from a truncated one).
         conn->deadline = st.now + std::chrono::seconds(options_.limits.request_timeout_sec);
         conn->timed_out = false;
-        co_await tls->async_shutdown(use_tuple);
+        co_await send_close_notify(*tls);
       }
     }
   } else {

@@ -22,8 +22,7 @@ constexpr const char* tls12_ciphers =
 constexpr const char* tls13_suites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 constexpr const char* groups = "X25519:P-256:P-384";
 
-// The ALPN protocols in wire format (length-prefixed), server preference first; "\x02h2" goes in front when
-// the session speaks HTTP/2.
+// The ALPN protocols in wire format (length-prefixed), server preference first: HTTP/2, then HTTP/1.1.
 constexpr unsigned char alpn_protocols[] = "\x02h2\x08http/1.1";
 
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,

@@ -2,8 +2,12 @@
 // ciphers, server cipher preference, session resumption by cache and tickets, ALPN).
 #pragma once
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <memory>
+#include <openssl/ssl.h>
 #include <string_view>
 
 #include "config/config.h"
@@ -22,5 +26,15 @@ result<std::shared_ptr<boost::asio::ssl::context>> make_tls_context(const tls_co
 
 // The protocol ALPN settled on for a handshaken connection (HTTP/1.1 when the client sent no ALPN).
 app_protocol negotiated_protocol(const SSL* ssl) noexcept;
+
+// Sends TLS close_notify without waiting for the peer's. Marked as received, SSL_shutdown only writes, so
+// asio's shutdown reads nothing (which would clash with a read in progress); marked as sent only afterwards,
+// SSL_read goes on decrypting what the peer still sends. The caller bounds the write like any other.
+template <class SslStream>
+boost::asio::awaitable<void> send_close_notify(SslStream& s) {
+  SSL_set_shutdown(s.native_handle(), SSL_RECEIVED_SHUTDOWN);
+  co_await s.async_shutdown(boost::asio::as_tuple(boost::asio::use_awaitable));
+  SSL_set_shutdown(s.native_handle(), SSL_SENT_SHUTDOWN);
+}
 
 }  // namespace callrec::http
