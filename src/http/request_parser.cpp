@@ -1,8 +1,10 @@
 #include "http/request_parser.h"
 
+#include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
+#include <cstdint>
 
 namespace callrec::http {
 
@@ -49,11 +51,160 @@ std::size_t request_reader::on_chunk_body_impl(std::uint64_t, string_view body, 
   return body.size();
 }
 
+namespace {
+
+// RFC 9110 tchar, as Beast's field-name table has it.
+constexpr bool is_tchar(unsigned char c) noexcept {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool iequals_lower(std::string_view s, std::string_view lower) noexcept {
+  if (s.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::size_t parse_plain_request(std::string_view bytes, const http_limits& limits, incoming_request& into,
+                                bool& keep_alive) {
+  const char* p = bytes.data();
+  const char* const end = p + bytes.size();
+  // The method.
+  bhttp::verb verb;
+  if (bytes.starts_with("POST ")) {
+    verb = bhttp::verb::post;
+    p += 5;
+  } else if (bytes.starts_with("GET ")) {
+    verb = bhttp::verb::get;
+    p += 4;
+  } else if (bytes.starts_with("HEAD ")) {
+    verb = bhttp::verb::head;
+    p += 5;
+  } else {
+    return 0;
+  }
+  // Beast refuses a head of max_header_bytes or more; staying well under it leaves every such case to Beast.
+  if (limits.max_header_bytes < 64) return 0;
+  const char* const head_limit = bytes.data() + std::min<std::size_t>(bytes.size(), limits.max_header_bytes - 16);
+  // The target: visible ASCII up to one space (Beast also takes obs-text; that goes to Beast).
+  const char* const target = p;
+  while (p < head_limit && static_cast<unsigned char>(*p) > 0x20 && static_cast<unsigned char>(*p) < 0x7f) ++p;
+  if (p == target || p >= head_limit || *p != ' ') return 0;
+  const std::string_view target_text(target, static_cast<std::size_t>(p - target));
+  ++p;
+  // The version, then CRLF.
+  if (head_limit - p < 10) return 0;
+  const std::string_view version(p, 10);
+  int minor;
+  if (version == "HTTP/1.1\r\n") {
+    minor = 1;
+  } else if (version == "HTTP/1.0\r\n") {
+    minor = 0;
+  } else {
+    return 0;
+  }
+  p += 10;
+  // The fields.
+  bool has_length = false, close = false, keep = false;
+  std::uint64_t length = 0;
+  std::uint32_t fields = 0;
+  for (;;) {
+    if (head_limit - p < 2) return 0;
+    if (p[0] == '\r') {
+      if (p[1] != '\n') return 0;
+      p += 2;
+      break;
+    }
+    const char* const name = p;
+    while (p < head_limit && is_tchar(static_cast<unsigned char>(*p))) ++p;
+    if (p == name || p >= head_limit || *p != ':') return 0;
+    const std::string_view name_text(name, static_cast<std::size_t>(p - name));
+    ++p;
+    while (p < head_limit && (*p == ' ' || *p == '\t')) ++p;
+    const char* const value = p;
+    while (p < head_limit && ((static_cast<unsigned char>(*p) >= 0x20 && static_cast<unsigned char>(*p) < 0x7f) ||
+                              *p == '\t')) {
+      ++p;
+    }
+    // CRLF, and no obs-fold after it.
+    if (head_limit - p < 3 || p[0] != '\r' || p[1] != '\n' || p[2] == ' ' || p[2] == '\t') return 0;
+    const char* value_end = p;
+    while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t')) --value_end;
+    const std::string_view value_text(value, static_cast<std::size_t>(value_end - value));
+    p += 2;
+    if (++fields >= limits.max_header_count) return 0;
+    switch (name_text.size()) {  // the fields with a meaning to the parser, by length first
+      case 6:
+        if (iequals_lower(name_text, "expect")) return 0;
+        break;
+      case 7:
+        if (iequals_lower(name_text, "upgrade")) return 0;
+        break;
+      case 10:
+        if (iequals_lower(name_text, "connection")) {
+          if (iequals_lower(value_text, "close")) {
+            close = true;
+          } else if (iequals_lower(value_text, "keep-alive")) {
+            keep = true;
+          } else {
+            return 0;
+          }
+        }
+        break;
+      case 14:
+        if (iequals_lower(name_text, "content-length")) {
+          if (has_length || value_text.empty() || value_text.size() > 18) return 0;
+          for (char c : value_text) {
+            if (c < '0' || c > '9') return 0;
+            length = length * 10 + static_cast<std::uint64_t>(c - '0');
+          }
+          has_length = true;
+        }
+        break;
+      case 16:
+        if (iequals_lower(name_text, "proxy-connection")) return 0;
+        break;
+      case 17:
+        if (iequals_lower(name_text, "transfer-encoding")) return 0;
+        break;
+      default:
+        break;
+    }
+  }
+  // The body.
+  if (length > limits.max_body_bytes || static_cast<std::uint64_t>(end - p) < length) return 0;
+  into.verb = verb;
+  into.version = 10 + minor;
+  into.target.assign(target_text.data(), target_text.size());
+  into.body.assign(p, static_cast<std::size_t>(length));
+  into.fields = fields;
+  keep_alive = minor == 1 ? !close : keep && !close;
+  return static_cast<std::size_t>(p - bytes.data()) + static_cast<std::size_t>(length);
+}
+
 parsed_requests parse_requests(std::string_view bytes, const http_limits& limits) {
   parsed_requests out;
   incoming_request req;
   while (out.consumed < bytes.size()) {
     req.clear();
+    bool keep_alive = false;
+    if (std::size_t n = parse_plain_request(bytes.substr(out.consumed), limits, req, keep_alive)) {
+      out.consumed += n;
+      ++out.complete;
+      continue;
+    }
     request_reader parser(req, limits);
     boost::system::error_code ec;
     while (!parser.is_done() && out.consumed < bytes.size()) {

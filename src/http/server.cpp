@@ -420,13 +420,19 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
       }
     }
     in.clear();
+    bool keep_alive = false;
+    const std::size_t plain = parse_plain_request(
+        std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()), options_.limits, in,
+        keep_alive);
+    buffer.consume(plain);
+    // Anything else (the request is incomplete, or more than plain) goes through Beast's parser. It parses
+    // what the buffer holds and reads more until the request is complete. Driving the parser by hand (rather
+    // than through Beast's composed read) keeps a request that arrived whole free of any extra completion hop.
+    // The loop ends with the read's error (the connection is then dropped) or the parser's.
     request_reader parser(in, options_.limits);
-    // Parses what the buffer holds and reads more until the request is complete. Driving the parser by hand
-    // (rather than through Beast's composed read) keeps a request that arrived whole free of any extra
-    // completion hop. Returns the read's error (the connection is then dropped) or the parser's.
     bool continue_sent = false;
     boost::system::error_code pec, rec;
-    while (!parser.is_done()) {
+    while (plain == 0 && !parser.is_done()) {
       if (buffer.size() > 0) {
         const std::size_t n = parser.put(buffer.data(), pec);
         buffer.consume(n);
@@ -493,7 +499,7 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
       rep.content_type = "application/json";
       rep.body = internal_error_body;
     }
-    const bool keep = parser.keep_alive() && !stopping_ && !failed;
+    const bool keep = (plain ? keep_alive : parser.keep_alive()) && !stopping_ && !failed;
     head.clear();
     const bool head_only = req.verb == method::head;
     append_head(head, rep.status, rep.content_type, rep.request_id, rep.body.size(), keep, in.version == 10);
