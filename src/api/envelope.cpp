@@ -1,5 +1,6 @@
 #include "api/envelope.h"
 
+#include <charconv>
 #include <cstdint>
 #include <random>
 
@@ -8,22 +9,22 @@
 namespace callrec::api {
 
 std::string make_envelope(int error_code, std::string_view message, std::string_view request_id,
-                          std::string_view data_json) {
-  std::string out;
-  out.reserve(96 + message.size() + data_json.size());
-  out += "{\"errorCode\":";
-  out += std::to_string(error_code);
-  out += ",\"errorMessage\":";
-  obs::append_json_string(out, message);
-  out += ",\"requestId\":\"";
-  out += request_id;
-  out += '"';
-  if (!data_json.empty()) {
-    out += ",\"data\":";
-    out += data_json;
-  }
-  out += '}';
-  return out;
+                          std::string data_json) {
+  thread_local std::string head;  // reused: its capacity saves an allocation per answer
+  head.clear();
+  head += "{\"errorCode\":";
+  char digits[16];
+  head.append(digits, static_cast<std::size_t>(std::to_chars(digits, digits + sizeof digits, error_code).ptr - digits));
+  head += ",\"errorMessage\":";
+  obs::append_json_string(head, message);
+  head += ",\"requestId\":\"";
+  head += request_id;
+  head += '"';
+  if (data_json.empty()) return head + '}';
+  head += ",\"data\":";
+  data_json.insert(0, head);
+  data_json += '}';
+  return data_json;
 }
 
 namespace {

@@ -6,9 +6,11 @@
 
 namespace callrec::api {
 
-// data_json: the serialized `data` object, or empty to leave `data` out.
+// data_json: the serialized `data` object, or empty to leave `data` out. The envelope is built around it in
+// place: reserve envelope_room bytes beyond the data, and a record costs no second buffer and copy.
+inline constexpr std::size_t envelope_room = 128;
 std::string make_envelope(int error_code, std::string_view message, std::string_view request_id,
-                          std::string_view data_json);
+                          std::string data_json);
 
 // 128 random bits as 32 lowercase hex digits; thread-safe (per-thread generator).
 std::string new_request_id();

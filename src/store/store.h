@@ -72,6 +72,9 @@ class store {
   virtual void async_find_records(const record_filter& filter, read_done<record_page> done) {
     done(find_records(filter));
   }
+  // True while the async reads above are the defaults, answering inline: callers then take the synchronous
+  // read directly and skip the completion's shared state. A store that overrides them returns false.
+  virtual bool reads_inline() const noexcept { return true; }
 
   // Gives `fn` exclusive access to the named calls of one app (duplicates in `call_ids` are allowed and
   // collapse into one slot, in first-seen order), then durably writes what it changed, atomically with

@@ -61,6 +61,7 @@ class gated_store : public store {
       done(inner_->find_records(filter));
     });
   }
+  bool reads_inline() const noexcept override { return false; }
   void update_calls(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn, done_fn done) override {
     inner_->update_calls(sdkappid, std::move(call_ids), std::move(fn), std::move(done));
   }
