@@ -190,7 +190,7 @@ std::size_t parse_plain_request(std::string_view bytes, const http_limits& limit
   into.target.assign(target_text.data(), target_text.size());
   into.body.assign(p, static_cast<std::size_t>(length));
   into.fields = fields;
-  keep_alive = minor == 1 ? !close : keep && !close;
+  keep_alive = minor == 1 ? !close : keep;  // as Beast: HTTP/1.0 stays open on keep-alive, close or not
   return static_cast<std::size_t>(p - bytes.data()) + static_cast<std::size_t>(length);
 }
 
