@@ -5,6 +5,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <cstdint>
+#include <cstring>
 
 namespace callrec::http {
 
@@ -65,6 +66,17 @@ constexpr bool is_tchar(unsigned char c) noexcept {
   }
 }
 
+// Whether every byte of [first, last) is in lo..hi (or is `also`). No early exit, so the loop vectorizes: a
+// request target is a few hundred bytes.
+bool all_of_range(const char* first, const char* last, unsigned char lo, unsigned char hi, char also = 0) noexcept {
+  bool bad = false;
+  for (; first != last; ++first) {
+    const auto c = static_cast<unsigned char>(*first);
+    bad |= (c < lo || c > hi) && *first != also;
+  }
+  return !bad;
+}
+
 bool iequals_lower(std::string_view s, std::string_view lower) noexcept {
   if (s.size() != lower.size()) return false;
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -100,8 +112,8 @@ std::size_t parse_plain_request(std::string_view bytes, const http_limits& limit
   const char* const head_limit = bytes.data() + std::min<std::size_t>(bytes.size(), limits.max_header_bytes - 16);
   // The target: visible ASCII up to one space (Beast also takes obs-text; that goes to Beast).
   const char* const target = p;
-  while (p < head_limit && static_cast<unsigned char>(*p) > 0x20 && static_cast<unsigned char>(*p) < 0x7f) ++p;
-  if (p == target || p >= head_limit || *p != ' ') return 0;
+  p = static_cast<const char*>(std::memchr(p, ' ', static_cast<std::size_t>(head_limit - p)));
+  if (p == nullptr || p == target || !all_of_range(target, p, 0x21, 0x7e)) return 0;
   const std::string_view target_text(target, static_cast<std::size_t>(p - target));
   ++p;
   // The version, then CRLF.
@@ -134,12 +146,10 @@ std::size_t parse_plain_request(std::string_view bytes, const http_limits& limit
     ++p;
     while (p < head_limit && (*p == ' ' || *p == '\t')) ++p;
     const char* const value = p;
-    while (p < head_limit && ((static_cast<unsigned char>(*p) >= 0x20 && static_cast<unsigned char>(*p) < 0x7f) ||
-                              *p == '\t')) {
-      ++p;
-    }
-    // CRLF, and no obs-fold after it.
-    if (head_limit - p < 3 || p[0] != '\r' || p[1] != '\n' || p[2] == ' ' || p[2] == '\t') return 0;
+    p = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(head_limit - p)));
+    // Visible ASCII, spaces and tabs, then CRLF, and no obs-fold after it.
+    if (p == nullptr || head_limit - p < 3 || p[1] != '\n' || p[2] == ' ' || p[2] == '\t') return 0;
+    if (!all_of_range(value, p, 0x20, 0x7e, '\t')) return 0;
     const char* value_end = p;
     while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t')) --value_end;
     const std::string_view value_text(value, static_cast<std::size_t>(value_end - value));
