@@ -66,15 +66,26 @@ constexpr bool is_tchar(unsigned char c) noexcept {
   }
 }
 
-// Whether every byte of [first, last) is in lo..hi (or is `also`). No early exit, so the loop vectorizes: a
-// request target is a few hundred bytes.
-bool all_of_range(const char* first, const char* last, unsigned char lo, unsigned char hi, char also = 0) noexcept {
-  bool bad = false;
+bool all_bytes_in(const char* first, const char* last, unsigned char lo, unsigned char hi, char also) noexcept {
   for (; first != last; ++first) {
     const auto c = static_cast<unsigned char>(*first);
-    bad |= (c < lo || c > hi) && *first != also;
+    if ((c < lo || c > hi) && *first != also) return false;
   }
-  return !bad;
+  return true;
+}
+
+// Whether every byte of [first, last) is in lo..hi (lo <= 128, hi <= 127) or is `also`. Eight bytes at a time:
+// a request target is a few hundred bytes. A word with a byte out of the range (the "has less" and "has more"
+// tests of Bit Twiddling Hacks, exact as a yes/no) is looked at byte by byte, for `also`.
+bool all_of_range(const char* first, const char* last, unsigned char lo, unsigned char hi, char also = 0) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+  for (; last - first >= 8; first += 8) {
+    std::uint64_t x;
+    std::memcpy(&x, first, 8);
+    const std::uint64_t out = ((x - ones * lo) & ~x & high) | (((x + ones * (127u - hi)) | x) & high);
+    if (out != 0 && !all_bytes_in(first, first + 8, lo, hi, also)) return false;
+  }
+  return all_bytes_in(first, last, lo, hi, also);
 }
 
 bool iequals_lower(std::string_view s, std::string_view lower) noexcept {
