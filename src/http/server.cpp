@@ -80,7 +80,10 @@ server::server(server_options options, handler h, obs::metrics& metrics)
     : options_(std::move(options)), handler_(std::move(h)), metrics_(metrics) {
   std::uint32_t n = options_.threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : options_.threads;
   for (std::uint32_t i = 0; i < n; ++i) {
-    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    // One thread runs each context, and a connection's socket and timers are used on that thread only (an
+    // accepted socket moves to its thread as a descriptor; stop() posts): the reactor's per-socket locks
+    // (three lock/unlock pairs per request) can go. The scheduler keeps its lock: other threads post to it.
+    contexts_.push_back(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO));
     threads_state_.push_back(std::make_unique<per_thread>(*contexts_.back()));
   }
 }
