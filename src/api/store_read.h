@@ -1,10 +1,11 @@
 // Awaiting a store read (store::async_*) from an I/O thread, up to the request's deadline.
 //
-// A store that answers inline (store::reads_inline, the embedded store) is read synchronously: no shared state,
-// no coroutine. Otherwise the read starts asynchronously; one that is still pending suspends the coroutine on a timer set to the deadline: whichever comes first, the answer
-// (posted back from the store's thread) or the deadline, resumes it. A read that missed the deadline is left to
-// finish on its own; its late answer is dropped. The coroutine frame may also be destroyed while suspended (a
-// server shutting down); the shared state outlives whichever side lets go of it last.
+// A store that answers inline (store::reads_inline, the embedded store) is read synchronously: no shared
+// state, no coroutine. Otherwise the read starts asynchronously; one that is still pending suspends the
+// coroutine on a timer set to the deadline: whichever comes first, the answer (posted back from the store's
+// thread) or the deadline, resumes it. A read that missed the deadline is left to finish on its own; its late
+// answer is dropped. The coroutine frame may also be destroyed while suspended (a server shutting down); the
+// shared state outlives whichever side lets go of it last.
 #pragma once
 
 #include <atomic>

@@ -1,6 +1,7 @@
 #include "http/request_parser.h"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
@@ -17,8 +18,7 @@ request_reader::request_reader(incoming_request& into, const http_limits& limits
   body_limit(limits.max_body_bytes);
 }
 
-void request_reader::on_request_impl(bhttp::verb method, string_view, string_view target, int version,
-                                     error_code&) {
+void request_reader::on_request_impl(bhttp::verb method, string_view, string_view target, int version, error_code&) {
   into_.verb = method;
   into_.version = version;
   into_.target.assign(target.data(), target.size());
@@ -55,37 +55,35 @@ std::size_t request_reader::on_chunk_body_impl(std::uint64_t, string_view body, 
 namespace {
 
 // RFC 9110 tchar, as Beast's field-name table has it.
-constexpr bool is_tchar(unsigned char c) noexcept {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
+constexpr std::array<bool, 256> tchar_table = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = t[static_cast<std::size_t>(c - 'a' + 'A')] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+constexpr bool is_tchar(unsigned char c) noexcept { return tchar_table[c]; }
 
-bool all_bytes_in(const char* first, const char* last, unsigned char lo, unsigned char hi, char also) noexcept {
+bool all_bytes_in(const char* first, const char* last, unsigned char lo, unsigned char hi, bool tab_too) noexcept {
   for (; first != last; ++first) {
     const auto c = static_cast<unsigned char>(*first);
-    if ((c < lo || c > hi) && *first != also) return false;
+    if ((c < lo || c > hi) && !(tab_too && c == '\t')) return false;
   }
   return true;
 }
 
-// Whether every byte of [first, last) is in lo..hi (lo <= 128, hi <= 127) or is `also`. Eight bytes at a time:
-// a request target is a few hundred bytes. A word with a byte out of the range (the "has less" and "has more"
-// tests of Bit Twiddling Hacks, exact as a yes/no) is looked at byte by byte, for `also`.
-bool all_of_range(const char* first, const char* last, unsigned char lo, unsigned char hi, char also = 0) noexcept {
+// Whether every byte of [first, last) is in lo..hi (lo <= 128, hi <= 127), or is a tab if tab_too. Eight
+// bytes at a time: a request target is a few hundred bytes. A word with a byte out of the range (the "has
+// less" and "has more" tests of Bit Twiddling Hacks, exact as a yes/no) is looked at byte by byte, for tabs.
+bool all_of_range(const char* first, const char* last, unsigned char lo, unsigned char hi, bool tab_too) noexcept {
   constexpr std::uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
   for (; last - first >= 8; first += 8) {
     std::uint64_t x;
     std::memcpy(&x, first, 8);
     const std::uint64_t out = ((x - ones * lo) & ~x & high) | (((x + ones * (127u - hi)) | x) & high);
-    if (out != 0 && !all_bytes_in(first, first + 8, lo, hi, also)) return false;
+    if (out != 0 && !all_bytes_in(first, first + 8, lo, hi, tab_too)) return false;
   }
-  return all_bytes_in(first, last, lo, hi, also);
+  return all_bytes_in(first, last, lo, hi, tab_too);
 }
 
 bool iequals_lower(std::string_view s, std::string_view lower) noexcept {
@@ -124,7 +122,7 @@ std::size_t parse_plain_request(std::string_view bytes, const http_limits& limit
   // The target: visible ASCII up to one space (Beast also takes obs-text; that goes to Beast).
   const char* const target = p;
   p = static_cast<const char*>(std::memchr(p, ' ', static_cast<std::size_t>(head_limit - p)));
-  if (p == nullptr || p == target || !all_of_range(target, p, 0x21, 0x7e)) return 0;
+  if (p == nullptr || p == target || !all_of_range(target, p, 0x21, 0x7e, false)) return 0;
   const std::string_view target_text(target, static_cast<std::size_t>(p - target));
   ++p;
   // The version, then CRLF.
@@ -160,7 +158,7 @@ std::size_t parse_plain_request(std::string_view bytes, const http_limits& limit
     p = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(head_limit - p)));
     // Visible ASCII, spaces and tabs, then CRLF, and no obs-fold after it.
     if (p == nullptr || head_limit - p < 3 || p[1] != '\n' || p[2] == ' ' || p[2] == '\t') return 0;
-    if (!all_of_range(value, p, 0x20, 0x7e, '\t')) return 0;
+    if (!all_of_range(value, p, 0x20, 0x7e, true)) return 0;
     const char* value_end = p;
     while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t')) --value_end;
     const std::string_view value_text(value, static_cast<std::size_t>(value_end - value));

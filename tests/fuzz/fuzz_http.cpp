@@ -10,8 +10,8 @@
 namespace {
 
 // Beast alone on `bytes`: the first request, and the bytes it took (0 if it did not finish without error).
-std::size_t beast_parse(std::string_view bytes, const callrec::http_limits& limits, callrec::http::incoming_request& req,
-                        bool& keep_alive) {
+std::size_t beast_parse(std::string_view bytes, const callrec::http_limits& limits,
+                        callrec::http::incoming_request& req, bool& keep_alive) {
   callrec::http::request_reader parser(req, limits);
   std::size_t used = 0;
   boost::system::error_code ec;
