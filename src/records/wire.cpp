@@ -120,7 +120,8 @@ std::optional<record_cursor> decode_cursor(std::string_view s) {
   auto raw = unbase64url(s);
   if (!raw) return std::nullopt;
   auto colon = raw->find(':');
-  if (colon == std::string::npos || colon == 0 || colon > 19) return std::nullopt;
+  // At most 18 digits: any of them fits an int64 (19 could overflow it; a unix time needs 10).
+  if (colon == std::string::npos || colon == 0 || colon > 18) return std::nullopt;
   std::int64_t ts = 0;
   for (std::size_t i = 0; i < colon; ++i) {
     char c = (*raw)[i];

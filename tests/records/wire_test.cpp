@@ -120,6 +120,12 @@ TEST(cursor, round_trips_and_rejects_garbage) {
   EXPECT_FALSE(decode_cursor(""));
   EXPECT_FALSE(decode_cursor("!!"));
   EXPECT_FALSE(decode_cursor("bm9jb2xvbg"));  // "nocolon"
+  // A timestamp of 19 digits could overflow (found by fuzz_body under UBSan); 18 digits always fit.
+  EXPECT_FALSE(decode_cursor("OTk5OTk5OTk5OTk5OTk5OTk5OTp4"));  // "9999999999999999999:x"
+  auto big = decode_cursor("OTk5OTk5OTk5OTk5OTk5OTk5Ong");    // "999999999999999999:x"
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->start_ts, 999999999999999999);
+  EXPECT_EQ(big->call_id, "x");
 }
 
 TEST(identifiers, user_and_call_ids) {
