@@ -11,6 +11,7 @@
 namespace callrec::http {
 
 namespace bhttp = boost::beast::http;
+using boost::beast::iequals;
 
 request_reader::request_reader(incoming_request& into, const http_limits& limits)
     : into_(into), max_fields_(limits.max_header_count) {
@@ -34,7 +35,7 @@ void request_reader::on_field_impl(bhttp::field name, string_view, string_view v
     ec = bhttp::error::header_limit;  // answered 431, like a head over max_header_bytes
     return;
   }
-  if (name == bhttp::field::expect && boost::beast::iequals(value, "100-continue")) into_.expect_continue = true;
+  if (name == bhttp::field::expect && iequals(value, "100-continue")) into_.expect_continue = true;
 }
 
 void request_reader::on_body_init_impl(const boost::optional<std::uint64_t>& content_length, error_code&) {
@@ -84,16 +85,6 @@ bool all_of_range(const char* first, const char* last, unsigned char lo, unsigne
     if (out != 0 && !all_bytes_in(first, first + 8, lo, hi, tab_too)) return false;
   }
   return all_bytes_in(first, last, lo, hi, tab_too);
-}
-
-bool iequals_lower(std::string_view s, std::string_view lower) noexcept {
-  if (s.size() != lower.size()) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -164,18 +155,20 @@ std::size_t parse_plain_request(std::string_view bytes, const http_limits& limit
     const std::string_view value_text(value, static_cast<std::size_t>(value_end - value));
     p += 2;
     if (++fields >= limits.max_header_count) return 0;
-    switch (name_text.size()) {  // the fields with a meaning to the parser, by length first
+    // The fields with a meaning to the parser, by length first (most fields then cost no comparison):
+    // Content-Length and a plain Connection are read here, the others send the request to Beast.
+    switch (name_text.size()) {
       case 6:
-        if (iequals_lower(name_text, "expect")) return 0;
+        if (iequals(name_text, "expect")) return 0;
         break;
       case 7:
-        if (iequals_lower(name_text, "upgrade")) return 0;
+        if (iequals(name_text, "upgrade")) return 0;
         break;
       case 10:
-        if (iequals_lower(name_text, "connection")) {
-          if (iequals_lower(value_text, "close")) {
+        if (iequals(name_text, "connection")) {
+          if (iequals(value_text, "close")) {
             close = true;
-          } else if (iequals_lower(value_text, "keep-alive")) {
+          } else if (iequals(value_text, "keep-alive")) {
             keep = true;
           } else {
             return 0;
@@ -183,7 +176,7 @@ std::size_t parse_plain_request(std::string_view bytes, const http_limits& limit
         }
         break;
       case 14:
-        if (iequals_lower(name_text, "content-length")) {
+        if (iequals(name_text, "content-length")) {
           if (has_length || value_text.empty() || value_text.size() > 18) return 0;
           for (char c : value_text) {
             if (c < '0' || c > '9') return 0;
@@ -193,10 +186,10 @@ std::size_t parse_plain_request(std::string_view bytes, const http_limits& limit
         }
         break;
       case 16:
-        if (iequals_lower(name_text, "proxy-connection")) return 0;
+        if (iequals(name_text, "proxy-connection")) return 0;
         break;
       case 17:
-        if (iequals_lower(name_text, "transfer-encoding")) return 0;
+        if (iequals(name_text, "transfer-encoding")) return 0;
         break;
       default:
         break;
@@ -213,6 +206,24 @@ std::size_t parse_plain_request(std::string_view bytes, const http_limits& limit
   return static_cast<std::size_t>(p - bytes.data()) + static_cast<std::size_t>(length);
 }
 
+beast_parse parse_with_beast(std::string_view bytes, const http_limits& limits, incoming_request& into) {
+  beast_parse out;
+  request_reader parser(into, limits);
+  boost::system::error_code ec;
+  while (!parser.is_done() && out.consumed < bytes.size()) {
+    std::size_t n = parser.put(boost::asio::buffer(bytes.data() + out.consumed, bytes.size() - out.consumed), ec);
+    if (ec) {
+      out.error = ec != bhttp::error::need_more;
+      return out;
+    }
+    if (n == 0) return out;
+    out.consumed += n;
+  }
+  out.done = parser.is_done();
+  if (out.done) out.keep_alive = parser.keep_alive();
+  return out;
+}
+
 parsed_requests parse_requests(std::string_view bytes, const http_limits& limits) {
   parsed_requests out;
   incoming_request req;
@@ -224,19 +235,10 @@ parsed_requests parse_requests(std::string_view bytes, const http_limits& limits
       ++out.complete;
       continue;
     }
-    request_reader parser(req, limits);
-    boost::system::error_code ec;
-    while (!parser.is_done() && out.consumed < bytes.size()) {
-      std::size_t n = parser.put(boost::asio::buffer(bytes.data() + out.consumed, bytes.size() - out.consumed), ec);
-      if (ec == bhttp::error::need_more) return out;
-      if (ec) {
-        out.error = true;
-        return out;
-      }
-      if (n == 0) return out;
-      out.consumed += n;
-    }
-    if (!parser.is_done()) return out;
+    const beast_parse r = parse_with_beast(bytes.substr(out.consumed), limits, req);
+    out.consumed += r.consumed;
+    out.error = r.error;
+    if (!r.done) return out;
     ++out.complete;
   }
   return out;

@@ -46,8 +46,7 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
   void on_request_impl(boost::beast::http::verb method, string_view method_str, string_view target, int version,
                        error_code& ec) override;
   void on_response_impl(int, string_view, int, error_code& ec) override;
-  void on_field_impl(boost::beast::http::field name, string_view name_str, string_view value,
-                     error_code& ec) override;
+  void on_field_impl(boost::beast::http::field name, string_view name_str, string_view value, error_code& ec) override;
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>& content_length, error_code& ec) override;
   std::size_t on_body_impl(string_view body, error_code& ec) override;
@@ -68,10 +67,19 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
 std::size_t parse_plain_request(std::string_view bytes, const http_limits& limits, incoming_request& into,
                                 bool& keep_alive);
 
+// Beast's parser (request_reader) alone on the first request of `bytes`, as far as they go.
+struct beast_parse {
+  std::size_t consumed = 0;  // bytes the parser took
+  bool done = false;         // the request is complete
+  bool error = false;        // the bytes are not a valid request (or broke a limit); not set for "need more"
+  bool keep_alive = false;   // when done: the connection stays open after it
+};
+beast_parse parse_with_beast(std::string_view bytes, const http_limits& limits, incoming_request& into);
+
 struct parsed_requests {
-  std::size_t complete = 0;       // requests fully parsed (pipelined requests count one each)
-  bool error = false;             // the bytes are not a valid request stream (or broke a limit)
-  std::size_t consumed = 0;       // bytes consumed
+  std::size_t complete = 0;  // requests fully parsed (pipelined requests count one each)
+  bool error = false;        // the bytes are not a valid request stream (or broke a limit)
+  std::size_t consumed = 0;  // bytes consumed
 };
 
 // Parses as many pipelined requests as `bytes` holds, as the server does: parse_plain_request first, else

@@ -1,33 +1,10 @@
 // Fuzzes the HTTP/1.1 request parser with the server's limits (pipelined requests included), and checks that
 // parse_plain_request, wherever it takes a request, reads it exactly as Beast's parser (request_reader) does.
-#include <boost/asio/buffer.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "http/request_parser.h"
-
-namespace {
-
-// Beast alone on `bytes`: the first request, and the bytes it took (0 if it did not finish without error).
-std::size_t beast_parse(std::string_view bytes, const callrec::http_limits& limits,
-                        callrec::http::incoming_request& req, bool& keep_alive) {
-  callrec::http::request_reader parser(req, limits);
-  std::size_t used = 0;
-  boost::system::error_code ec;
-  while (!parser.is_done() && used < bytes.size()) {
-    std::size_t n = parser.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), ec);
-    if (ec) return 0;
-    if (n == 0) break;
-    used += n;
-  }
-  // A request without a body is done once its head is; put() then took nothing more.
-  if (!parser.is_done()) return 0;
-  keep_alive = parser.keep_alive();
-  return used;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   callrec::http_limits limits;
@@ -39,11 +16,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (r.consumed > size) __builtin_trap();
 
   callrec::http::incoming_request fast, slow;
-  bool fast_keep = false, slow_keep = false;
+  bool fast_keep = false;
   if (std::size_t n = callrec::http::parse_plain_request(bytes, limits, fast, fast_keep)) {
-    std::size_t m = beast_parse(bytes, limits, slow, slow_keep);
+    const auto beast = callrec::http::parse_with_beast(bytes, limits, slow);
+    const std::size_t m = beast.done && !beast.error ? beast.consumed : 0;
     if (m != n || fast.verb != slow.verb || fast.version != slow.version || fast.target != slow.target ||
-        fast.body != slow.body || fast_keep != slow_keep) {
+        fast.body != slow.body || fast_keep != beast.keep_alive) {
       __builtin_trap();
     }
   }
