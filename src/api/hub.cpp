@@ -14,10 +14,10 @@ namespace json = boost::json;
 
 const hub::route hub::routes_[] = {
     {"/v1/records/get_record_by_callId", obs::api_id::get_record, rate_key::get_record, true,
-     &hub::get_record_by_call_id},
+     &hub::get_record_by_call_id, &hub::get_record_now},
     {"/v1/records/get_records_by_filter", obs::api_id::get_records, rate_key::get_records, true,
-     &hub::get_records_by_filter},
-    {"/v1/events/report", obs::api_id::events_report, rate_key::events, false, &hub::report_events},
+     &hub::get_records_by_filter, &hub::get_records_now},
+    {"/v1/events/report", obs::api_id::events_report, rate_key::events, false, &hub::report_events, nullptr},
 };
 
 hub::hub(const server_config& cfg, store& st, obs::metrics& metrics, obs::access_log& log, const clock& clk)
@@ -97,35 +97,66 @@ http::reply hub::ops(std::string_view path) {
   return rep;
 }
 
-asio::awaitable<http::reply> hub::handle(const http::request& req) {
+const hub::route* hub::find_route(std::string_view path) {
+  for (const auto& r : routes_) {
+    if (r.path == path) return &r;
+  }
+  return nullptr;
+}
+
+bool hub::answer_now(const http::request& req, http::reply& rep) {
   const auto t0 = std::chrono::steady_clock::now();
   auto [path, query] = split_target(req.target);
   if ((path == "/healthz" || path == "/readyz" || path == "/metrics") &&
       (req.verb == http::method::get || req.verb == http::method::head)) {
-    co_return ops(path);
+    rep = ops(path);
+    return true;
   }
+  const route* found = find_route(path);
+  const bool runs = found && req.verb == http::method::post;
+  if (runs && !(found->now && store_.reads_inline())) return false;  // the API waits for the store: handle()
 
-  http::reply rep;
   rep.request_id = new_request_id();
-  obs::api_id api = obs::api_id::not_found;
   std::uint32_t sdkappid = 0;
   outcome out;
-  const route* found = nullptr;
-  for (const auto& r : routes_) {
-    if (r.path == path) found = &r;
-  }
   if (!found) {
     if (!path.starts_with("/v1/")) rep.status = 404;
     out = fail(errc::invalid_param, "unknown API path " + std::string(path.substr(0, 200)) +
                                         "; expected /v1/records/get_record_by_callId, "
                                         "/v1/records/get_records_by_filter or /v1/events/report");
-  } else if (req.verb != http::method::post) {
-    api = found->api;
+  } else if (!runs) {
     out = fail(errc::invalid_param, "method not allowed: the REST API takes POST only");
   } else {
-    api = found->api;
-    out = co_await run_api(*found, req, query, t0 + deadline, sdkappid);
+    parse_buffer buf;
+    json::monotonic_resource mr(buf.data(), parse_buffer::size);
+    std::optional<json::value> body;
+    call_ctx ctx;
+    if (auto refused = prepare(*found, req, query, t0 + deadline, sdkappid, &mr, body, ctx)) {
+      out = std::move(*refused);
+    } else {
+      out = (this->*found->now)(ctx);
+    }
   }
+  finish(req, found ? found->api : obs::api_id::not_found, sdkappid, std::move(out), t0, rep);
+  return true;
+}
+
+asio::awaitable<http::reply> hub::handle(const http::request& req) {
+  http::reply rep;
+  if (answer_now(req, rep)) co_return rep;
+  // A POST to an API that waits for the store.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto [path, query] = split_target(req.target);
+  const route& r = *find_route(path);
+  rep.request_id = new_request_id();
+  std::uint32_t sdkappid = 0;
+  outcome out = co_await run_api(r, req, query, t0 + deadline, sdkappid);
+  finish(req, r.api, sdkappid, std::move(out), t0, rep);
+  co_return rep;
+}
+
+void hub::finish(const http::request& req, obs::api_id api, std::uint32_t sdkappid, outcome out,
+                 std::chrono::steady_clock::time_point t0, http::reply& rep) {
   rep.body = make_envelope(out.code, out.message, rep.request_id, std::move(out.data));
   const double secs = seconds_since(t0);
   metrics_.request(api, out.code, secs);
@@ -133,34 +164,32 @@ asio::awaitable<http::reply> hub::handle(const http::request& req) {
     log_.write(obs::access_entry{rep.request_id, obs::to_string(api), sdkappid, out.code, secs * 1000.0, rep.status,
                                  req.remote});
   }
-  co_return rep;
 }
 
-asio::awaitable<hub::outcome> hub::run_api(const route& r, const http::request& req, std::string_view query,
-                                           std::chrono::steady_clock::time_point deadline_at,
-                                           std::uint32_t& sdkappid) {
+std::optional<hub::outcome> hub::prepare(const route& r, const http::request& req, std::string_view query,
+                                         std::chrono::steady_clock::time_point deadline_at, std::uint32_t& sdkappid,
+                                         json::storage_ptr sp, std::optional<json::value>& body, call_ctx& ctx) {
   auto params = parse_hub_query(query);
-  if (!params) co_return fail(params.error());
+  if (!params) return fail(params.error());
   sdkappid = params->sdkappid;
   auto it = apps_.find(params->sdkappid);
   if (it == apps_.end()) {
-    co_return fail(errc::usersig_invalid, "unknown sdkappid " + std::to_string(params->sdkappid));
+    return fail(errc::usersig_invalid, "unknown sdkappid " + std::to_string(params->sdkappid));
   }
   app_state& app = *it->second;
-  call_ctx ctx;
   ctx.now_ms = clock_.now_ms();
   ctx.deadline_at = deadline_at;
   auto claims = verifier_.verify(params->usersig, app.cfg.secret_key, params->sdkappid, params->identifier,
                                  ctx.now_ms / 1000);
-  if (!claims) co_return fail(claims.error());
+  if (!claims) return fail(claims.error());
   for (const auto& a : app.cfg.admins) ctx.is_admin = ctx.is_admin || a == params->identifier;
   if (r.needs_admin && !ctx.is_admin) {
-    co_return fail(errc::not_admin, "identifier " + params->identifier + " is not an administrator of app " +
-                                        std::to_string(params->sdkappid));
+    return fail(errc::not_admin, "identifier " + params->identifier + " is not an administrator of app " +
+                                     std::to_string(params->sdkappid));
   }
   if (r.needs_admin && !app.cfg.entitled) {
-    co_return fail(errc::not_entitled, "app " + std::to_string(params->sdkappid) +
-                                           " is not entitled to call records (Group Call package)");
+    return fail(errc::not_entitled, "app " + std::to_string(params->sdkappid) +
+                                        " is not entitled to call records (Group Call package)");
   }
   token_bucket* bucket = nullptr;
   switch (r.rate) {
@@ -170,68 +199,85 @@ asio::awaitable<hub::outcome> hub::run_api(const route& r, const http::request& 
     case rate_key::events: bucket = &app.events; break;
   }
   if (!bucket->admit(ctx.now_ms, r.rate == rate_key::events ? 0 : 1)) {
-    co_return fail(errc::rate_limited, "request rate over the limit of app " + std::to_string(params->sdkappid) +
-                                           " for " + std::string(obs::to_string(r.api)));
+    return fail(errc::rate_limited, "request rate over the limit of app " + std::to_string(params->sdkappid) +
+                                        " for " + std::string(obs::to_string(r.api)));
   }
-  if (req.body.empty()) co_return fail(errc::bad_body, "request body is empty; send a JSON object, at least {}");
+  if (req.body.empty()) return fail(errc::bad_body, "request body is empty; send a JSON object, at least {}");
   boost::system::error_code ec;
   json::parse_options popt;
   popt.max_depth = 32;
-  parse_buffer buf;
-  json::monotonic_resource mr(buf.data(), parse_buffer::size);
-  json::value body = json::parse(req.body, ec, &mr, popt);
-  if (ec) co_return fail(errc::bad_body, "request body is not valid JSON: " + ec.message());
-  if (!body.is_object()) co_return fail(errc::bad_body, "request body must be a JSON object");
+  body.emplace(json::parse(req.body, ec, std::move(sp), popt));  // moved in whole: it keeps its storage
+  if (ec) return fail(errc::bad_body, "request body is not valid JSON: " + ec.message());
+  if (!body->is_object()) return fail(errc::bad_body, "request body must be a JSON object");
   ctx.app = &app;
   ctx.params = std::move(*params);
-  ctx.body = &body.get_object();  // a view: moving it out of the parse buffer would copy it
+  ctx.body = &body->get_object();  // a view into the caller's parse buffer
+  return std::nullopt;
+}
+
+asio::awaitable<hub::outcome> hub::run_api(const route& r, const http::request& req, std::string_view query,
+                                           std::chrono::steady_clock::time_point deadline_at,
+                                           std::uint32_t& sdkappid) {
+  parse_buffer buf;
+  json::monotonic_resource mr(buf.data(), parse_buffer::size);
+  std::optional<json::value> body;
+  call_ctx ctx;
+  if (auto refused = prepare(r, req, query, deadline_at, sdkappid, &mr, body, ctx)) co_return std::move(*refused);
   co_return co_await (this->*r.fn)(ctx);
 }
 
-asio::awaitable<hub::outcome> hub::get_record_by_call_id(call_ctx& ctx) {
+std::optional<hub::outcome> hub::record_call_id(const call_ctx& ctx, std::string_view& id) {
   auto it = ctx.body->find("callId");
-  if (it == ctx.body->end() || it->value().is_null()) co_return fail(errc::invalid_param, "callId is required");
-  if (!it->value().is_string()) co_return fail(errc::bad_body, "callId must be a string");
-  std::string_view id = it->value().get_string();
-  if (!valid_call_id(id)) co_return fail(errc::invalid_param, "callId must be 1..64 bytes without control characters");
-  const auto t0 = std::chrono::steady_clock::now();
-  const std::uint32_t app = ctx.app->cfg.sdkappid;
-  store_read<std::optional<call_record>> read(
-      store_, [&] { return store_.get_record(app, id); },
-      [&](read_done<std::optional<call_record>> done) { store_.async_get_record(app, id, std::move(done)); });
-  if (!read.ready()) co_await read.wait(ctx.deadline_at);
-  auto rec = read.take();
-  metrics_.store_read_seconds.observe(seconds_since(t0));
-  if (!rec) co_return fail(rec.error());
-  if (!*rec) co_return fail(errc::not_found, "no record of call " + std::string(id) + " (or older than the retention window)");
+  if (it == ctx.body->end() || it->value().is_null()) return fail(errc::invalid_param, "callId is required");
+  if (!it->value().is_string()) return fail(errc::bad_body, "callId must be a string");
+  id = it->value().get_string();
+  if (!valid_call_id(id)) return fail(errc::invalid_param, "callId must be 1..64 bytes without control characters");
+  return std::nullopt;
+}
+
+hub::outcome hub::record_answer(result<std::optional<call_record>> rec, std::string_view id,
+                                std::chrono::steady_clock::time_point read_t0) {
+  metrics_.store_read_seconds.observe(seconds_since(read_t0));
+  if (!rec) return fail(rec.error());
+  if (!*rec) return fail(errc::not_found, "no record of call " + std::string(id) + " (or older than the retention window)");
   outcome out;
   out.data.reserve(512 + envelope_room);  // one record; growing from empty would reallocate five times
   append_record_json(out.data, **rec);
-  co_return out;
+  return out;
 }
 
-asio::awaitable<hub::outcome> hub::get_records_by_filter(call_ctx& ctx) {
-  auto req = parse_filter_request(*ctx.body, ctx.app->cfg.sdkappid, ctx.app->cfg.retention_days, ctx.now_ms / 1000);
-  if (!req) co_return fail(req.error());
-  record_page page;
-  if (!req->empty_window) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const record_filter& filter = req->filter;
-    store_read<record_page> read(
-        store_, [&] { return store_.find_records(filter); },
-        [&](read_done<record_page> done) { store_.async_find_records(filter, std::move(done)); });
-    if (!read.ready()) co_await read.wait(ctx.deadline_at);
-    auto found = read.take();
-    metrics_.store_read_seconds.observe(seconds_since(t0));
-    if (!found) co_return fail(found.error());
-    page = std::move(*found);
-  }
+hub::outcome hub::get_record_now(call_ctx& ctx) {
+  std::string_view id;
+  if (auto refused = record_call_id(ctx, id)) return std::move(*refused);
+  const auto t0 = std::chrono::steady_clock::now();
+  return record_answer(store_.get_record(ctx.app->cfg.sdkappid, id), id, t0);
+}
+
+asio::awaitable<hub::outcome> hub::get_record_by_call_id(call_ctx& ctx) {
+  std::string_view id;
+  if (auto refused = record_call_id(ctx, id)) co_return std::move(*refused);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::uint32_t app = ctx.app->cfg.sdkappid;
+  store_read<std::optional<call_record>> read(
+      [&](read_done<std::optional<call_record>> done) { store_.async_get_record(app, id, std::move(done)); });
+  if (!read.ready()) co_await read.wait(ctx.deadline_at);
+  co_return record_answer(read.take(), id, t0);
+}
+
+hub::outcome hub::page_answer(const filter_request& req, result<record_page> found,
+                              std::chrono::steady_clock::time_point read_t0) {
+  metrics_.store_read_seconds.observe(seconds_since(read_t0));
+  if (!found) return fail(found.error());
+  return page_json(req, *found);
+}
+
+hub::outcome hub::page_json(const filter_request& req, const record_page& page) {
   outcome out;
   out.data.reserve(256 + page.records.size() * 300 + envelope_room);
   out.data += "{\"totalNum\":";
   out.data += std::to_string(page.total);
   out.data += ",\"page\":";
-  out.data += std::to_string(req->filter.after ? 1 : req->page);
+  out.data += std::to_string(req.filter.after ? 1 : req.page);
   out.data += ",\"callRecordList\":[";
   for (std::size_t i = 0; i < page.records.size(); ++i) {
     if (i) out.data += ',';
@@ -244,7 +290,27 @@ asio::awaitable<hub::outcome> hub::get_records_by_filter(call_ctx& ctx) {
     out.data += '"';
   }
   out.data += '}';
-  co_return out;
+  return out;
+}
+
+hub::outcome hub::get_records_now(call_ctx& ctx) {
+  auto req = parse_filter_request(*ctx.body, ctx.app->cfg.sdkappid, ctx.app->cfg.retention_days, ctx.now_ms / 1000);
+  if (!req) return fail(req.error());
+  if (req->empty_window) return page_json(*req, {});
+  const auto t0 = std::chrono::steady_clock::now();
+  return page_answer(*req, store_.find_records(req->filter), t0);
+}
+
+asio::awaitable<hub::outcome> hub::get_records_by_filter(call_ctx& ctx) {
+  auto req = parse_filter_request(*ctx.body, ctx.app->cfg.sdkappid, ctx.app->cfg.retention_days, ctx.now_ms / 1000);
+  if (!req) co_return fail(req.error());
+  if (req->empty_window) co_return page_json(*req, {});
+  const auto t0 = std::chrono::steady_clock::now();
+  const record_filter& filter = req->filter;
+  store_read<record_page> read(
+      [&](read_done<record_page> done) { store_.async_find_records(filter, std::move(done)); });
+  if (!read.ready()) co_await read.wait(ctx.deadline_at);
+  co_return page_answer(*req, read.take(), t0);
 }
 
 asio::awaitable<hub::outcome> hub::report_events(call_ctx& ctx) {

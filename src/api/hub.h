@@ -4,9 +4,11 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -20,6 +22,7 @@
 #include "http/server.h"
 #include "obs/access_log.h"
 #include "obs/metrics.h"
+#include "records/wire.h"
 #include "store/store.h"
 
 namespace callrec::api {
@@ -29,6 +32,11 @@ class hub {
   hub(const server_config& cfg, store& st, obs::metrics& metrics, obs::access_log& log, const clock& clk);
 
   boost::asio::awaitable<http::reply> handle(const http::request& req);
+
+  // Answers at once, with no coroutine, every request that needs no waiting: the operational endpoints, a
+  // request refused before its API runs, and the record reads of a store that reads inline
+  // (store::reads_inline). False leaves the request (a POST that waits for the store) to handle().
+  bool answer_now(const http::request& req, http::reply& rep);
 
   // Settings of an app for the call state machine (defaults for unknown apps).
   calls::call_settings settings_of(std::uint32_t sdkappid) const;
@@ -55,6 +63,7 @@ class hub {
     std::string data;
   };
   using handler_fn = boost::asio::awaitable<outcome> (hub::*)(call_ctx&);
+  using now_fn = outcome (hub::*)(call_ctx&);
   enum class rate_key : std::uint8_t { get_record, get_records, callback, events };
   struct route {
     std::string_view path;
@@ -62,15 +71,34 @@ class hub {
     rate_key rate;
     bool needs_admin;
     handler_fn fn;
+    now_fn now;  // the same API over a store that reads inline, without a coroutine; null: always fn
   };
 
  private:
   boost::asio::awaitable<outcome> get_record_by_call_id(call_ctx& ctx);
   boost::asio::awaitable<outcome> get_records_by_filter(call_ctx& ctx);
   boost::asio::awaitable<outcome> report_events(call_ctx& ctx);
+  outcome get_record_now(call_ctx& ctx);
+  outcome get_records_now(call_ctx& ctx);
+  // The parts of the record APIs on either side of the store read.
+  static std::optional<outcome> record_call_id(const call_ctx& ctx, std::string_view& id);
+  outcome record_answer(result<std::optional<call_record>> rec, std::string_view id,
+                        std::chrono::steady_clock::time_point read_t0);
+  outcome page_answer(const filter_request& req, result<record_page> found,
+                      std::chrono::steady_clock::time_point read_t0);
+  static outcome page_json(const filter_request& req, const record_page& page);
 
+  static const route* find_route(std::string_view path);
+  // The checks of SPEC 1 before an API runs, in their order: a refusal, or nullopt with `ctx` filled and the
+  // body parsed into `body` (allocated from `sp`; ctx.body points into it).
+  std::optional<outcome> prepare(const route& r, const http::request& req, std::string_view query,
+                                 std::chrono::steady_clock::time_point deadline_at, std::uint32_t& sdkappid,
+                                 boost::json::storage_ptr sp, std::optional<boost::json::value>& body, call_ctx& ctx);
   boost::asio::awaitable<outcome> run_api(const route& r, const http::request& req, std::string_view query,
                                           std::chrono::steady_clock::time_point deadline_at, std::uint32_t& sdkappid);
+  // The envelope, the request metrics and the access log line of an answered API request.
+  void finish(const http::request& req, obs::api_id api, std::uint32_t sdkappid, outcome out,
+              std::chrono::steady_clock::time_point t0, http::reply& rep);
   http::reply ops(std::string_view path);
 
   static const route routes_[];

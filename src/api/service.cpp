@@ -39,7 +39,8 @@ result<void> service::start() {
   ho.limits = cfg_.limits;
   ho.tls = cfg_.tls;
   server_ = std::make_unique<http::server>(
-      ho, [h = hub_.get()](const http::request& r) { return h->handle(r); }, metrics_);
+      ho, [h = hub_.get()](const http::request& r) { return h->handle(r); }, metrics_,
+      [h = hub_.get()](const http::request& r, http::reply& out) { return h->answer_now(r, out); });
   if (auto r = server_->start(); !r) return r.error();
   maintenance_ = std::thread([this] { maintenance_loop(); });
   return {};

@@ -1,8 +1,8 @@
-// Awaiting a store read (store::async_*) from an I/O thread, up to the request's deadline.
+// Awaiting a store read (store::async_*) from an I/O thread, up to the request's deadline. (A store that
+// answers inline, store::reads_inline, is read without one: hub::answer_now.)
 //
-// A store that answers inline (store::reads_inline, the embedded store) is read synchronously: no shared
-// state, no coroutine. Otherwise the read starts asynchronously; one that is still pending suspends the
-// coroutine on a timer set to the deadline: whichever comes first, the answer (posted back from the store's
+// The read starts asynchronously; one that is still pending suspends the coroutine on a timer set to the
+// deadline: whichever comes first, the answer (posted back from the store's
 // thread) or the deadline, resumes it. A read that missed the deadline is left to finish on its own; its late
 // answer is dropped. The coroutine frame may also be destroyed while suspended (a server shutting down); the
 // shared state outlives whichever side lets go of it last.
@@ -69,21 +69,16 @@ class read_state {
 
 }  // namespace detail
 
-// A store read in flight. Begun by the constructor: `read()` gives the answer of a store that reads inline,
-// `start(done)` begins an asynchronous read on any other. When the answer is there, ready() is true at once and
-// no coroutine is involved. Otherwise `co_await wait(deadline)` first. Then take() gives the answer, or
-// errc::internal (101001) if the deadline came first.
+// A store read in flight, begun by the constructor: `start(done)` begins the asynchronous read. When the
+// answer is there, ready() is true. Otherwise `co_await wait(deadline)` first. Then take() gives the answer,
+// or errc::internal (101001) if the deadline came first.
 template <class T>
 class store_read {
   using state_t = detail::read_state<T>;
 
  public:
-  template <class Read, class Start>
-  store_read(const store& st, Read&& read, Start&& start) : own_{nullptr} {
-    if (st.reads_inline()) {
-      now_.emplace(read());
-      return;
-    }
+  template <class Start>
+  explicit store_read(Start&& start) : own_{nullptr} {
     own_.self = new state_t;
     state_t* s = own_.self;
     try {
@@ -95,9 +90,7 @@ class store_read {
       throw;
     }
   }
-  bool ready() const {
-    return now_ || own_.self->state.load(std::memory_order_acquire) == state_t::done;
-  }
+  bool ready() const { return own_.self->state.load(std::memory_order_acquire) == state_t::done; }
 
   // Suspends until the store answers or `deadline` passes.
   boost::asio::awaitable<void> wait(std::chrono::steady_clock::time_point deadline) {
@@ -113,13 +106,11 @@ class store_read {
   }
 
   result<T> take() {
-    if (now_) return std::move(*now_);
     if (ready()) return std::move(*own_.self->value);
     return make_error(errc::internal, "the store did not answer within the request deadline; retry");
   }
 
  private:
-  std::optional<result<T>> now_;  // the answer of a store that reads inline
   typename state_t::holder own_;  // the shared state of an asynchronous read
 };
 

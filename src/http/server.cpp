@@ -10,6 +10,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -20,6 +21,7 @@
 #include <openssl/ssl.h>
 #include <list>
 #include <optional>
+#include <type_traits>
 #include <unistd.h>
 #include <variant>
 
@@ -76,8 +78,8 @@ struct server::per_thread {
   steady::time_point now = steady::now();
 };
 
-server::server(server_options options, handler h, obs::metrics& metrics)
-    : options_(std::move(options)), handler_(std::move(h)), metrics_(metrics) {
+server::server(server_options options, handler h, obs::metrics& metrics, quick_handler quick)
+    : options_(std::move(options)), handler_(std::move(h)), quick_(std::move(quick)), metrics_(metrics) {
   std::uint32_t n = options_.threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : options_.threads;
   for (std::uint32_t i = 0; i < n; ++i) {
     // One thread runs each context, and a connection's socket and timers are used on that thread only (an
@@ -348,7 +350,10 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
       }
     }
   } else {
-    co_await serve_http1(index, *conn, std::get<tcp::socket>(conn->stream));
+    auto& sock = std::get<tcp::socket>(conn->stream);
+    boost::system::error_code nec;
+    sock.non_blocking(true, nec);  // serve_http1 writes an answer synchronously first
+    if (!nec) co_await serve_http1(index, *conn, sock);
   }
   boost::system::error_code ec;
   conn->socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -492,7 +497,7 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
     bool failed = false;
     conn.deadline = steady::time_point::max();  // the handler keeps its own deadline
     try {
-      rep = co_await handler_(req);
+      if (!quick_ || !quick_(req, rep)) rep = co_await handler_(req);
     } catch (const std::exception&) {
       failed = true;  // a bug: the handler answers every expected failure itself
     }
@@ -513,8 +518,20 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
     // with this one), so the answers of a batch leave together: a client woken for one finds the rest there.
     // On loopback with the bench's 64 connections that is 7 % more requests a second and a lower p99.
     co_await asio::post(sock.get_executor(), asio::use_awaitable);
-    auto [wec, wn] = co_await asio::async_write(sock, bufs, use_tuple);
-    if (wec) co_return false;
+    // A plain socket (non-blocking, see session) takes the answer at once, with no completion hop; whatever
+    // the kernel did not take then goes out asynchronously. TLS streams always write asynchronously.
+    std::size_t sent = 0;
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      boost::system::error_code sec;
+      sent = sock.write_some(bufs, sec);
+      if (sec && sec != asio::error::would_block && sec != asio::error::try_again) co_return false;
+    }
+    if (sent < asio::buffer_size(bufs)) {
+      beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(bufs);
+      rest.consume(sent);
+      auto [wec, wn] = co_await asio::async_write(sock, rest, use_tuple);
+      if (wec) co_return false;
+    }
     if (!keep) co_return true;
   }
 }
