@@ -239,18 +239,28 @@ hub::outcome hub::record_answer(result<std::optional<call_record>> rec, std::str
                                 std::chrono::steady_clock::time_point read_t0) {
   metrics_.store_read_seconds.observe(seconds_since(read_t0));
   if (!rec) return fail(rec.error());
-  if (!*rec) return fail(errc::not_found, "no record of call " + std::string(id) + " (or older than the retention window)");
+  if (!*rec) return record_not_found(id);
   outcome out;
   out.data.reserve(512 + envelope_room);  // one record; growing from empty would reallocate five times
   append_record_json(out.data, **rec);
   return out;
 }
 
+hub::outcome hub::record_not_found(std::string_view id) {
+  return fail(errc::not_found, "no record of call " + std::string(id) + " (or older than the retention window)");
+}
+
 hub::outcome hub::get_record_now(call_ctx& ctx) {
   std::string_view id;
   if (auto refused = record_call_id(ctx, id)) return std::move(*refused);
   const auto t0 = std::chrono::steady_clock::now();
-  return record_answer(store_.get_record(ctx.app->cfg.sdkappid, id), id, t0);
+  outcome out;
+  out.data.reserve(512 + envelope_room);
+  auto found = store_.get_record_json(ctx.app->cfg.sdkappid, id, out.data);  // the JSON straight from the row
+  metrics_.store_read_seconds.observe(seconds_since(t0));
+  if (!found) return fail(found.error());
+  if (!*found) return record_not_found(id);
+  return out;
 }
 
 asio::awaitable<hub::outcome> hub::get_record_by_call_id(call_ctx& ctx) {

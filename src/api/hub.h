@@ -82,6 +82,7 @@ class hub {
   outcome get_records_now(call_ctx& ctx);
   // The parts of the record APIs on either side of the store read.
   static std::optional<outcome> record_call_id(const call_ctx& ctx, std::string_view& id);
+  static outcome record_not_found(std::string_view id);
   outcome record_answer(result<std::optional<call_record>> rec, std::string_view id,
                         std::chrono::steady_clock::time_point read_t0);
   outcome page_answer(const filter_request& req, result<record_page> found,

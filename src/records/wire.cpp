@@ -2,6 +2,7 @@
 
 #include "core/json_text.h"
 
+#include <algorithm>
 #include <boost/json/value.hpp>
 #include <charconv>
 #include <string_view>
@@ -66,7 +67,12 @@ std::optional<std::string> unbase64url(std::string_view in) {
 
 }  // namespace
 
-void append_record_json(std::string& out, const call_record& r) {
+namespace {
+
+// The record's JSON object, for call_record and record_fields alike; `callees(out)` writes the array's
+// `callee_count` elements.
+template <class Record, class Callees>
+void append_record(std::string& out, const Record& r, std::size_t callee_count, Callees&& callees) {
   using namespace std::string_view_literals;  // literal lengths known at compile time: no strlen
   out += "{\"callId\":"sv;
   append_json_string(out, r.call_id);
@@ -85,17 +91,39 @@ void append_record_json(std::string& out, const call_record& r) {
   out += ",\"caller\":"sv;
   append_json_string(out, r.caller);
   out += ",\"totalUserNumber\":"sv;
-  append_int(out, r.total_user_number());
+  append_int(out, static_cast<std::int64_t>(callee_count) + 1);
   out += ",\"callType\":\""sv;
   out += to_string(r.type);
   out += "\",\"callResult\":\""sv;
   out += to_string(r.result);
   out += "\",\"callees\":["sv;
-  for (std::size_t i = 0; i < r.callees.size(); ++i) {
-    if (i) out += ',';
-    append_json_string(out, r.callees[i]);
-  }
+  callees(out);
   out += "]}"sv;
+}
+
+}  // namespace
+
+void append_record_json(std::string& out, const call_record& r) {
+  append_record(out, r, r.callees.size(), [&r](std::string& o) {
+    for (std::size_t i = 0; i < r.callees.size(); ++i) {
+      if (i) o += ',';
+      append_json_string(o, r.callees[i]);
+    }
+  });
+}
+
+void append_record_json(std::string& out, const record_fields& r) {
+  const std::string_view all = r.callees;
+  const std::size_t n = all.empty() ? 0 : static_cast<std::size_t>(std::count(all.begin(), all.end(), ' ')) + 1;
+  append_record(out, r, n, [all](std::string& o) {
+    std::size_t from = 0;
+    while (from < all.size()) {
+      const std::size_t sp = std::min(all.find(' ', from), all.size());
+      if (from) o += ',';
+      append_json_string(o, all.substr(from, sp - from));
+      from = sp + 1;
+    }
+  });
 }
 
 std::optional<std::int64_t> json_integer(const boost::json::value& v) {

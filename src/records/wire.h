@@ -16,6 +16,22 @@ namespace callrec {
 // Appends the record as a JSON object, fields in the order of TRTC's own answers.
 void append_record_json(std::string& out, const call_record& r);
 
+// A record's fields as views into storage owned elsewhere (a store's row), its callees in invitation order
+// separated by one space (user ids hold none).
+struct record_fields {
+  std::string_view call_id;
+  std::uint32_t sdkappid = 0;
+  media_type media = media_type::audio;
+  std::string_view room_id;
+  std::int64_t start_ts = 0, accept_ts = 0, end_ts = 0;
+  std::string_view caller;
+  std::string_view callees;
+  call_type type = call_type::single;
+  call_result result = call_result::not_answer;
+};
+// The same JSON object as above, written straight from the views.
+void append_record_json(std::string& out, const record_fields& r);
+
 struct filter_request {
   record_filter filter;
   std::uint64_t page = 1;

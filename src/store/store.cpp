@@ -3,9 +3,18 @@
 #include <filesystem>
 #include <system_error>
 
+#include "records/wire.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace callrec {
+
+result<bool> store::get_record_json(std::uint32_t sdkappid, std::string_view call_id, std::string& out) {
+  auto r = get_record(sdkappid, call_id);
+  if (!r) return std::move(r).error();
+  if (!*r) return false;
+  append_record_json(out, **r);
+  return true;
+}
 
 result<std::unique_ptr<store>> open_store(const store_options& options) {
   const std::string_view url = options.url;

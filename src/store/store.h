@@ -59,6 +59,9 @@ class store {
 
   virtual result<std::optional<call_record>> get_record(std::uint32_t sdkappid, std::string_view call_id) = 0;
   virtual result<record_page> find_records(const record_filter& filter) = 0;
+  // get_record's answer as the record's JSON object (records/wire.h), appended to `out`; false when there is
+  // no such record. The default renders get_record's record; a store may write it straight from its row.
+  virtual result<bool> get_record_json(std::uint32_t sdkappid, std::string_view call_id, std::string& out);
 
   // The reads of the API, asynchronous: the caller keeps its own deadline and does not wait past it. The
   // defaults answer inline from the synchronous reads (the embedded store, whose reads take microseconds and

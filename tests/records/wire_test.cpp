@@ -44,6 +44,25 @@ TEST(record_json, escapes_strings) {
   EXPECT_EQ(json::parse(out).at("callId").as_string(), "a\"b\\c\x01");
 }
 
+// A store writes records from its rows' views (callees joined by spaces): the same bytes as from a record.
+TEST(record_json, from_fields_equals_from_record) {
+  const std::vector<std::vector<std::string>> callee_lists = {{}, {"bob"}, {"b1", "b\"2", "b3"}};
+  for (const auto& callees : callee_lists) {
+    call_record r{"c\\1", 1400000001, media_type::audio, "r\x02", 1, 2, 3, "al\"ice", callees,
+                  call_type::group, call_result::reject};
+    std::string joined;
+    for (const auto& c : callees) joined += (joined.empty() ? "" : " ") + c;
+    record_fields f{r.call_id, r.sdkappid, r.media, r.room_id, r.start_ts, r.accept_ts, r.end_ts, r.caller,
+                    joined, r.type, r.result};
+    std::string from_record, from_fields;
+    append_record_json(from_record, r);
+    append_record_json(from_fields, f);
+    EXPECT_EQ(from_fields, from_record);
+    EXPECT_EQ(json::parse(from_fields).at("totalUserNumber"), callees.size() + 1);
+    EXPECT_EQ(json::parse(from_fields).at("callees").as_array().size(), callees.size());
+  }
+}
+
 TEST(filter_request, defaults) {
   auto r = parse("{\"startTimestamp\": 1699990000}");
   ASSERT_TRUE(r);

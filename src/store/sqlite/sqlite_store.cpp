@@ -16,6 +16,7 @@
 #include <utility>
 #include <variant>
 
+#include "records/wire.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/time_buckets.h"
@@ -77,21 +78,40 @@ void split_callees(std::string_view s, std::vector<std::string>& out) {
   }
 }
 
-// Reads the columns of `record_columns`; false when an enumeration is out of range (a corrupt row).
-bool read_record(const stmt_use& q, call_record& r) {
+// Reads the columns of `record_columns` as views, valid until the statement moves on; false when an
+// enumeration is out of range (a corrupt row).
+bool read_fields(const stmt_use& q, record_fields& f) {
   const auto media = q.int64(2), type = q.int64(9), res = q.int64(10);
   if (media < 0 || media > 1 || type < 0 || type > 1 || res < 0 || res >= call_result_count) return false;
-  r.call_id = q.text(0);
-  r.sdkappid = static_cast<std::uint32_t>(q.int64(1));
-  r.media = static_cast<media_type>(media);
-  r.room_id = q.text(3);
-  r.start_ts = q.int64(4);
-  r.accept_ts = q.int64(5);
-  r.end_ts = q.int64(6);
-  r.caller = q.text(7);
-  split_callees(q.text(8), r.callees);
-  r.type = static_cast<call_type>(type);
-  r.result = static_cast<call_result>(res);
+  f.call_id = q.text(0);
+  f.sdkappid = static_cast<std::uint32_t>(q.int64(1));
+  f.media = static_cast<media_type>(media);
+  f.room_id = q.text(3);
+  f.start_ts = q.int64(4);
+  f.accept_ts = q.int64(5);
+  f.end_ts = q.int64(6);
+  f.caller = q.text(7);
+  f.callees = q.text(8);
+  f.type = static_cast<call_type>(type);
+  f.result = static_cast<call_result>(res);
+  return true;
+}
+
+// The same columns as a call_record.
+bool read_record(const stmt_use& q, call_record& r) {
+  record_fields f;
+  if (!read_fields(q, f)) return false;
+  r.call_id = f.call_id;
+  r.sdkappid = f.sdkappid;
+  r.media = f.media;
+  r.room_id = f.room_id;
+  r.start_ts = f.start_ts;
+  r.accept_ts = f.accept_ts;
+  r.end_ts = f.end_ts;
+  r.caller = f.caller;
+  split_callees(f.callees, r.callees);
+  r.type = f.type;
+  r.result = f.result;
   return true;
 }
 
@@ -537,25 +557,20 @@ class sqlite_store final : public store {
   ~sqlite_store() override { close(); }
 
   result<std::optional<call_record>> get_record(std::uint32_t sdkappid, std::string_view call_id) override {
-    auto lease = acquire_reader();
-    if (!lease) return std::move(lease).error();
-    if (auto r = lease->snapshot(commit_gen_, options_.read_deadline); !r) return std::move(r).error();
-    connection& db = *lease->conn;
-    sqlite3_stmt* s = db.cached_static(get_record_sql());
-    if (!s) return db.last_error("prepare");
-    stmt_use q(s);
-    q.bind(1, static_cast<std::int64_t>(sdkappid));
-    q.bind(2, call_id);
-    int rc = q.step();
-    if (rc == SQLITE_DONE) return std::optional<call_record>();
-    if (rc != SQLITE_ROW) {
-      auto e = db.last_error("get record");
-      lease->end_snapshot();
-      return e;
-    }
-    call_record r;
-    if (!read_record(q, r)) return corrupt_record();
-    return std::optional<call_record>(std::move(r));
+    std::optional<call_record> found;
+    auto r = lookup(sdkappid, call_id, [&found](const stmt_use& q) { return read_record(q, found.emplace()); });
+    if (!r) return std::move(r).error();
+    return found;
+  }
+
+  // Straight from the row's columns: no call_record, no copies of its strings.
+  result<bool> get_record_json(std::uint32_t sdkappid, std::string_view call_id, std::string& out) override {
+    return lookup(sdkappid, call_id, [&out](const stmt_use& q) {
+      record_fields f;
+      if (!read_fields(q, f)) return false;
+      append_record_json(out, f);
+      return true;
+    });
   }
 
   result<record_page> find_records(const record_filter& filter) override {
@@ -734,6 +749,29 @@ class sqlite_store final : public store {
     for (auto& slot : idle_readers_) {
       if (slot.open && slot.gen != now) slot.end_snapshot();
     }
+  }
+
+  // The record of one call: false when there is none, else `row(q)` reads it (false: a corrupt row).
+  template <class Row>
+  result<bool> lookup(std::uint32_t sdkappid, std::string_view call_id, Row&& row) {
+    auto lease = acquire_reader();
+    if (!lease) return std::move(lease).error();
+    if (auto r = lease->snapshot(commit_gen_, options_.read_deadline); !r) return std::move(r).error();
+    connection& db = *lease->conn;
+    sqlite3_stmt* s = db.cached_static(get_record_sql());
+    if (!s) return db.last_error("prepare");
+    stmt_use q(s);
+    q.bind(1, static_cast<std::int64_t>(sdkappid));
+    q.bind(2, call_id);
+    int rc = q.step();
+    if (rc == SQLITE_DONE) return false;
+    if (rc != SQLITE_ROW) {
+      auto e = db.last_error("get record");
+      lease->end_snapshot();
+      return e;
+    }
+    if (!row(q)) return corrupt_record();
+    return true;
   }
 
   static const char* get_record_sql() {
