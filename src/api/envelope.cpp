@@ -50,18 +50,18 @@ struct id_generator {
 };
 }  // namespace
 
-std::string new_request_id() {
+http::request_id new_request_id() {
   thread_local id_generator gen;
   static constexpr char hex[] = "0123456789abcdef";
-  std::string id(32, '0');
+  char id[32];
   for (int half = 0; half < 2; ++half) {
     std::uint64_t v = gen.next();
     for (int i = 0; i < 16; ++i) {
-      id[static_cast<std::size_t>(half * 16 + i)] = hex[v & 15];
+      id[half * 16 + i] = hex[v & 15];
       v >>= 4;
     }
   }
-  return id;
+  return std::string_view(id, sizeof id);
 }
 
 }  // namespace callrec::api

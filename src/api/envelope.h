@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "http/request_id.h"
+
 namespace callrec::api {
 
 // data_json: the serialized `data` object, or empty to leave `data` out. The envelope is built around it in
@@ -13,6 +15,6 @@ std::string make_envelope(int error_code, std::string_view message, std::string_
                           std::string data_json);
 
 // 128 random bits as 32 lowercase hex digits; thread-safe (per-thread generator).
-std::string new_request_id();
+http::request_id new_request_id();
 
 }  // namespace callrec::api

@@ -179,7 +179,7 @@ std::optional<hub::outcome> hub::prepare(const route& r, const http::request& re
   app_state& app = *it->second;
   ctx.now_ms = clock_.now_ms();
   ctx.deadline_at = deadline_at;
-  auto claims = verifier_.verify(params->usersig, app.cfg.secret_key, params->sdkappid, params->identifier,
+  auto claims = verifier_.verify(params->usersig(), app.cfg.secret_key, params->sdkappid, params->identifier,
                                  ctx.now_ms / 1000);
   if (!claims) return fail(claims.error());
   for (const auto& a : app.cfg.admins) ctx.is_admin = ctx.is_admin || a == params->identifier;

@@ -58,7 +58,9 @@ std::optional<std::string> percent_decode(std::string_view s) {
 
 result<hub_params> parse_hub_query(std::string_view query) {
   static constexpr std::array<std::string_view, 5> names{"sdkappid", "identifier", "usersig", "random", "contenttype"};
-  std::array<std::optional<std::string>, 5> values;
+  // Values are views into the query; only one with a %-escape is decoded, into its own string.
+  std::array<std::optional<std::string_view>, 5> values;
+  std::array<std::string, 5> decoded;
   std::size_t pos = 0;
   while (pos <= query.size()) {
     auto amp = query.find('&', pos);
@@ -71,9 +73,14 @@ result<hub_params> parse_hub_query(std::string_view query) {
     for (std::size_t i = 0; i < names.size(); ++i) {
       if (key != names[i]) continue;
       if (values[i]) return bad_param("query parameter " + std::string(key) + " is given more than once");
-      auto decoded = percent_decode(raw);
-      if (!decoded) return bad_param("query parameter " + std::string(key) + " has a malformed %-escape");
-      values[i] = std::move(*decoded);
+      if (raw.find('%') == std::string_view::npos) {
+        values[i] = raw;
+        continue;
+      }
+      auto d = percent_decode(raw);
+      if (!d) return bad_param("query parameter " + std::string(key) + " has a malformed %-escape");
+      decoded[i] = std::move(*d);
+      values[i] = decoded[i];
     }
   }
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -86,9 +93,13 @@ result<hub_params> parse_hub_query(std::string_view query) {
   if (!valid_user_id(*values[1])) {
     return bad_param("query parameter identifier must be 1..32 printable ASCII characters without spaces");
   }
-  p.identifier = std::move(*values[1]);
+  p.identifier = *values[1];
   if (values[2]->size() > 4096) return bad_param("query parameter usersig is longer than 4096 bytes");
-  p.usersig = std::move(*values[2]);
+  if (decoded[2].empty()) {
+    p.usersig_in_query = *values[2];
+  } else {
+    p.usersig_decoded = std::move(decoded[2]);
+  }
   auto random = parse_decimal(*values[3], 4294967295ULL);
   if (!random) return bad_param("query parameter random must be a decimal integer in 0..4294967295");
   p.random = static_cast<std::uint32_t>(*random);

@@ -19,12 +19,17 @@ target_parts split_target(std::string_view target) noexcept;
 struct hub_params {
   std::uint32_t sdkappid = 0;
   std::string identifier;
-  std::string usersig;
   std::uint32_t random = 0;
+  // The usersig (about 200 bytes) is not copied when it needs no decoding: it stays a view into the query.
+  std::string_view usersig_in_query;
+  std::string usersig_decoded;  // when it held a %-escape
+  std::string_view usersig() const noexcept {
+    return usersig_decoded.empty() ? usersig_in_query : std::string_view(usersig_decoded);
+  }
 };
 
 // Validates the query string: every parameter present once, percent-decoded, in range. Unknown
-// parameters are ignored (Tencent's clients add none, proxies sometimes do).
+// parameters are ignored (Tencent's clients add none, proxies sometimes do). The result may view `query`.
 result<hub_params> parse_hub_query(std::string_view query);
 
 // Percent-decodes a query component; nullopt on a malformed escape.

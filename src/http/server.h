@@ -15,12 +15,14 @@
 #include <thread>
 #include <vector>
 
+#include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 #include "config/config.h"
 #include "core/error.h"
+#include "http/request_id.h"
 #include "obs/metrics.h"
 
 namespace boost::asio::ssl {
@@ -43,7 +45,7 @@ struct reply {
   unsigned status = 200;
   std::string_view content_type = "application/json";
   std::string body;
-  std::string request_id;  // sent as X-Request-Id when not empty
+  http::request_id request_id;  // sent as X-Request-Id when not empty
 };
 
 using handler = std::function<boost::asio::awaitable<reply>(const request&)>;

@@ -14,8 +14,22 @@ TEST(query, parses_the_five_parameters) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->sdkappid, 88888888u);
   EXPECT_EQ(r->identifier, "admin1");
-  EXPECT_EQ(r->usersig, "eJw*-_");
+  EXPECT_EQ(r->usersig(), "eJw*-_");
   EXPECT_EQ(r->random, 99999999u);
+}
+
+TEST(query, usersig_is_decoded_only_when_escaped) {
+  const std::string plain = "sdkappid=1&identifier=a&usersig=eJw*-_&random=1&contenttype=json";
+  auto r = parse_hub_query(plain);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->usersig(), "eJw*-_");
+  EXPECT_EQ(r->usersig().data(), plain.data() + plain.find("eJw"));  // a view into the query, not a copy
+  const std::string escaped = "sdkappid=1&identifier=a&usersig=eJw%2A%2d_&random=1&contenttype=json";
+  auto e = parse_hub_query(escaped);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->usersig(), "eJw*-_");
+  hub_params moved = std::move(*e);  // the decoded copy moves with the parameters
+  EXPECT_EQ(moved.usersig(), "eJw*-_");
 }
 
 TEST(query, bad_escapes_and_ranges) {
@@ -40,8 +54,9 @@ TEST(envelope, shape) {
   EXPECT_EQ(e, "{\"errorCode\":0,\"errorMessage\":\"Success\",\"requestId\":\"abc\",\"data\":{\"x\":1}}");
   EXPECT_EQ(make_envelope(70001, "bad \"x\"", "r", ""),
             "{\"errorCode\":70001,\"errorMessage\":\"bad \\\"x\\\"\",\"requestId\":\"r\"}");
-  EXPECT_TRUE(std::regex_match(new_request_id(), std::regex("[0-9a-f]{32}")));
-  EXPECT_NE(new_request_id(), new_request_id());
+  const auto a = new_request_id(), b = new_request_id();
+  EXPECT_TRUE(std::regex_match(std::string(std::string_view(a)), std::regex("[0-9a-f]{32}")));
+  EXPECT_NE(std::string_view(a), std::string_view(b));
 }
 
 TEST(token_bucket, admits_a_burst_then_refills_with_time) {

@@ -11,7 +11,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto r = callrec::api::parse_hub_query(parts.query);
   if (r) {
     // A valid answer holds only validated values.
-    if (r->identifier.empty() || r->identifier.size() > 32 || r->usersig.empty()) __builtin_trap();
+    if (r->identifier.empty() || r->identifier.size() > 32 || r->usersig().empty()) __builtin_trap();
   }
   (void)callrec::api::percent_decode(in);
   return 0;
