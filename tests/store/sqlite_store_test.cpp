@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <tuple>
 
@@ -201,19 +202,32 @@ TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
       EXPECT_EQ(p->records.size(), static_cast<std::size_t>(n));
     }
   }
+  // The call id lookup now reads the record's document (version 3), and the covering index is gone.
+  {
+    auto s = open_store(store_options{"sqlite:" + db.string()});
+    ASSERT_TRUE(s) << s.error().message;
+    std::string json;
+    auto found = (*s)->get_record_json(1400000001, "old-call", json);
+    ASSERT_TRUE(found) << found.error().message;
+    EXPECT_TRUE(*found);
+    auto doc = boost::json::parse(json).as_object();
+    EXPECT_EQ(doc.at("callId"), "old-call");
+    EXPECT_EQ(doc.at("callees"), (boost::json::array{"bob", "carol"}));
+    EXPECT_EQ(doc.at("totalUserNumber"), 3);
+  }
   sqlite3* h = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
   sqlite3_stmt* q = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(h,
                                "SELECT (SELECT user_version FROM pragma_user_version), "
-                               "(SELECT sql FROM sqlite_master WHERE name = 'records_by_call')",
+                               "(SELECT COUNT(*) FROM sqlite_master WHERE name = 'records_by_call'), "
+                               "(SELECT COUNT(*) FROM record_docs)",
                                -1, &q, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(q, 0), 2);
-  const std::string index_sql = reinterpret_cast<const char*>(sqlite3_column_text(q, 1));
-  EXPECT_EQ(index_sql.find("UNIQUE"), std::string::npos) << index_sql;
-  EXPECT_NE(index_sql.find("callees"), std::string::npos) << index_sql;  // covering
+  EXPECT_EQ(sqlite3_column_int(q, 0), 3);
+  EXPECT_EQ(sqlite3_column_int(q, 1), 0);
+  EXPECT_EQ(sqlite3_column_int(q, 2), 1);
   sqlite3_finalize(q);
   sqlite3_close(h);
 }

@@ -3,11 +3,27 @@
 #include <cstdio>
 #include <string>
 
+#include "records/wire.h"
+#include "store/sqlite/record_docs.h"
+
 namespace callrec::sqlite {
 namespace {
 
-// The current schema, for a new store. Enumerations are stored as their record.h values (small integers); times as unix seconds, deadlines as
-// unix milliseconds. Text compares bytewise (PostgreSQL: COLLATE "C"), matching the API's ordering.
+// Part of the current schema, created separately because the upgrade to version 3 creates it too.
+constexpr const char* record_docs_table = R"sql(
+-- The call id lookup (get_record_by_callId; store/sqlite/record_docs.h): each record as one compact document,
+-- keyed by a hash of (sdkappid, call_id) in buckets of 16 rowids, with the record's start (its place in
+-- records). The single writer inserts a record only where its call has none.
+CREATE TABLE record_docs (
+  key      INTEGER PRIMARY KEY,
+  start_ts INTEGER NOT NULL,
+  doc      BLOB    NOT NULL
+);
+)sql";
+
+// The current schema, for a new store (with record_docs_table). Enumerations are stored as their record.h
+// values (small integers); times as unix seconds, deadlines as unix milliseconds. Text compares bytewise
+// (PostgreSQL: COLLATE "C"), matching the API's ordering.
 constexpr const char* schema_current = R"sql(
 -- Ended calls, clustered by the order every query reads them in.
 CREATE TABLE records (
@@ -24,10 +40,6 @@ CREATE TABLE records (
   callees   TEXT    NOT NULL,  -- user ids in invitation order, separated by one space (ids hold no spaces)
   PRIMARY KEY (sdkappid, start_ts, call_id)
 ) WITHOUT ROWID;
--- The call id lookup (get_record_by_callId), covering: one b-tree descent answers it. Not UNIQUE (that would
--- have to span every column): the single writer inserts a record only where none has its call id.
-CREATE INDEX records_by_call ON records (sdkappid, call_id, media, call_type, result, room_id, accept_ts, end_ts,
-                                         caller, callees);
 CREATE INDEX records_by_room ON records (sdkappid, room_id, start_ts, call_id);
 
 -- One row per distinct user (caller or callee) of each record: the userId and caller filters (a separate
@@ -77,7 +89,58 @@ INSERT INTO record_counts (sdkappid, span_s, bucket, result, call_type, media, n
   FROM records GROUP BY 1, 3, 4, 5, 6;
 )sql";
 
+// Version 2 -> 3: the call id lookup moves from the covering index records_by_call to record_docs, which
+// needs each record encoded (fill_record_docs).
+constexpr const char* upgrade_v3_finish = "DROP INDEX records_by_call;";
+
+result<void> fill_record_docs(connection& db) {
+  sqlite3_stmt* s = db.cached("SELECT " + std::string(record_columns) + " FROM records r");
+  if (!s) return db.last_error("prepare");
+  stmt_use q(s);
+  std::string doc;
+  std::uint64_t n = 0;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    record_fields f;
+    if (!read_fields(q, f)) return make_error(errc::internal, "storage failure: a stored record is corrupt");
+    doc.clear();
+    encode_doc(doc, f);
+    auto put = put_doc(db, f.sdkappid, f.call_id, f.start_ts, doc);
+    if (!put) return std::move(put).error();
+    if (++n % 200000 == 0) std::fprintf(stderr, "callrec: store: %llu records indexed\n", static_cast<unsigned long long>(n));
+  }
+  if (rc != SQLITE_DONE) return db.last_error("upgrade");
+  return {};
+}
+
+// Brings a store of version `from` (1 or 2) to the current one, inside the caller's transaction.
+result<void> upgrade(connection& db, std::int64_t from) {
+  if (from < 2) {
+    if (auto r = db.exec(upgrade_v2); !r) return r;
+  }
+  if (auto r = db.exec(record_docs_table); !r) return r;
+  if (auto r = fill_record_docs(db); !r) return r;
+  return db.exec(upgrade_v3_finish);
+}
+
 }  // namespace
+
+bool read_fields(const stmt_use& q, record_fields& f) {
+  const auto media = q.int64(2), type = q.int64(9), res = q.int64(10);
+  if (media < 0 || media > 1 || type < 0 || type > 1 || res < 0 || res >= call_result_count) return false;
+  f.call_id = q.text(0);
+  f.sdkappid = static_cast<std::uint32_t>(q.int64(1));
+  f.media = static_cast<media_type>(media);
+  f.room_id = q.text(3);
+  f.start_ts = q.int64(4);
+  f.accept_ts = q.int64(5);
+  f.end_ts = q.int64(6);
+  f.caller = q.text(7);
+  f.callees = q.text(8);
+  f.type = static_cast<call_type>(type);
+  f.result = static_cast<call_result>(res);
+  return true;
+}
 
 result<void> ensure_schema(connection& db) {
   auto version = db.query_int("PRAGMA user_version");
@@ -97,13 +160,16 @@ result<void> ensure_schema(connection& db) {
   }
   if (*again < schema_version) {
     // A new store gets the whole schema; an older one, the upgrades it lacks (in this transaction).
-    const char* steps = *again == 0 ? schema_current : upgrade_v2;
     if (*again != 0) {
-      // Rebuilds an index and recounts: seconds on a large store, so say what the wait is.
+      // Rebuilds the lookup (and, from version 1, recounts): seconds on a large store, so say what the wait is.
       std::fprintf(stderr, "callrec: store: upgrading the schema from version %lld to %d\n",
                    static_cast<long long>(*again), schema_version);
     }
-    if (auto r = db.exec(steps); !r) {
+    auto created = [&]() -> result<void> {
+      if (auto r = db.exec(schema_current); !r) return r;
+      return db.exec(record_docs_table);
+    };
+    if (auto r = *again == 0 ? created() : upgrade(db, *again); !r) {
       (void)db.exec("ROLLBACK");
       return r;
     }

@@ -17,6 +17,7 @@
 #include <variant>
 
 #include "records/wire.h"
+#include "store/sqlite/record_docs.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/time_buckets.h"
@@ -54,10 +55,6 @@ constexpr std::uint64_t offset_seek_threshold = 512;
 // ---------------------------------------------------------------------------------------------------------
 // Records <-> rows
 
-constexpr std::string_view record_columns =
-    "r.call_id, r.sdkappid, r.media, r.room_id, r.start_ts, r.accept_ts, r.end_ts, r.caller, r.callees, "
-    "r.call_type, r.result";
-
 std::string join_callees(const std::vector<std::string>& callees) {
   std::string out;
   for (const auto& c : callees) {
@@ -76,25 +73,6 @@ void split_callees(std::string_view s, std::vector<std::string>& out) {
     if (sp == std::string_view::npos) break;
     s.remove_prefix(sp + 1);
   }
-}
-
-// Reads the columns of `record_columns` as views, valid until the statement moves on; false when an
-// enumeration is out of range (a corrupt row).
-bool read_fields(const stmt_use& q, record_fields& f) {
-  const auto media = q.int64(2), type = q.int64(9), res = q.int64(10);
-  if (media < 0 || media > 1 || type < 0 || type > 1 || res < 0 || res >= call_result_count) return false;
-  f.call_id = q.text(0);
-  f.sdkappid = static_cast<std::uint32_t>(q.int64(1));
-  f.media = static_cast<media_type>(media);
-  f.room_id = q.text(3);
-  f.start_ts = q.int64(4);
-  f.accept_ts = q.int64(5);
-  f.end_ts = q.int64(6);
-  f.caller = q.text(7);
-  f.callees = q.text(8);
-  f.type = static_cast<call_type>(type);
-  f.result = static_cast<call_result>(res);
-  return true;
 }
 
 // The same columns as a call_record.
@@ -485,12 +463,10 @@ class record_search {
 // ---------------------------------------------------------------------------------------------------------
 // Writer statements
 
-constexpr const char* sql_record_exists = "SELECT 1 FROM records WHERE sdkappid = ? AND call_id = ?";
-// A call has one record: the first one stays (records_by_call is not UNIQUE; the writer is the only inserter).
+// A call has one record: the first one stays (put_doc tells; the writer is the only inserter).
 constexpr const char* sql_insert_record =
     "INSERT INTO records (sdkappid, start_ts, call_id, media, call_type, result, room_id, accept_ts, end_ts, "
-    "caller, callees) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 "
-    "WHERE NOT EXISTS (SELECT 1 FROM records WHERE sdkappid = ?1 AND call_id = ?3) ON CONFLICT DO NOTHING";
+    "caller, callees) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr const char* sql_insert_participant =
     "INSERT INTO participants (sdkappid, user_id, start_ts, call_id, is_caller) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING";
@@ -557,20 +533,28 @@ class sqlite_store final : public store {
   ~sqlite_store() override { close(); }
 
   result<std::optional<call_record>> get_record(std::uint32_t sdkappid, std::string_view call_id) override {
-    std::optional<call_record> found;
-    auto r = lookup(sdkappid, call_id, [&found](const stmt_use& q) { return read_record(q, found.emplace()); });
-    if (!r) return std::move(r).error();
-    return found;
+    return read([&](connection& db) -> result<std::optional<call_record>> {
+      auto slot = find_doc(db, sdkappid, call_id);
+      if (!slot) return std::move(slot).error();
+      if (!slot->key) return std::optional<call_record>();
+      sqlite3_stmt* s = db.cached_static(get_record_sql());
+      if (!s) return db.last_error("prepare");
+      stmt_use q(s);
+      q.bind(1, static_cast<std::int64_t>(sdkappid));
+      q.bind(2, slot->start_ts);
+      q.bind(3, call_id);
+      const int rc = q.step();
+      if (rc == SQLITE_DONE) return corrupt_record();  // a document without its record
+      if (rc != SQLITE_ROW) return db.last_error("get record");
+      std::optional<call_record> found;
+      if (!read_record(q, found.emplace())) return corrupt_record();
+      return found;
+    });
   }
 
-  // Straight from the row's columns: no call_record, no copies of its strings.
+  // The stored document as it is: no record to read and render.
   result<bool> get_record_json(std::uint32_t sdkappid, std::string_view call_id, std::string& out) override {
-    return lookup(sdkappid, call_id, [&out](const stmt_use& q) {
-      record_fields f;
-      if (!read_fields(q, f)) return false;
-      append_record_json(out, f);
-      return true;
-    });
+    return read([&](connection& db) { return read_doc(db, sdkappid, call_id, out); });
   }
 
   result<record_page> find_records(const record_filter& filter) override {
@@ -751,32 +735,21 @@ class sqlite_store final : public store {
     }
   }
 
-  // The record of one call: false when there is none, else `row(q)` reads it (false: a corrupt row).
-  template <class Row>
-  result<bool> lookup(std::uint32_t sdkappid, std::string_view call_id, Row&& row) {
+  // Runs `fn(connection&)` (which returns a result) on a pooled reader, in its snapshot; a failed read gives
+  // the snapshot up.
+  template <class Fn>
+  auto read(Fn&& fn) -> decltype(fn(std::declval<connection&>())) {
     auto lease = acquire_reader();
     if (!lease) return std::move(lease).error();
     if (auto r = lease->snapshot(commit_gen_, options_.read_deadline); !r) return std::move(r).error();
-    connection& db = *lease->conn;
-    sqlite3_stmt* s = db.cached_static(get_record_sql());
-    if (!s) return db.last_error("prepare");
-    stmt_use q(s);
-    q.bind(1, static_cast<std::int64_t>(sdkappid));
-    q.bind(2, call_id);
-    int rc = q.step();
-    if (rc == SQLITE_DONE) return false;
-    if (rc != SQLITE_ROW) {
-      auto e = db.last_error("get record");
-      lease->end_snapshot();
-      return e;
-    }
-    if (!row(q)) return corrupt_record();
-    return true;
+    auto r = fn(*lease->conn);
+    if (!r) lease->end_snapshot();
+    return r;
   }
 
   static const char* get_record_sql() {
-    static const std::string sql =
-        "SELECT " + std::string(record_columns) + " FROM records r WHERE r.sdkappid = ? AND r.call_id = ?";
+    static const std::string sql = "SELECT " + std::string(record_columns) +
+                                   " FROM records r WHERE r.sdkappid = ? AND r.start_ts = ? AND r.call_id = ?";
     return sql.c_str();
   }
 
@@ -1010,24 +983,24 @@ class sqlite_store final : public store {
   }
 
   result<bool> record_exists(std::uint32_t sdkappid, std::string_view call_id) {
-    sqlite3_stmt* s = writer_->cached_static(sql_record_exists);
-    if (!s) return writer_->last_error("prepare");
-    stmt_use q(s);
-    q.bind(1, static_cast<std::int64_t>(sdkappid));
-    q.bind(2, call_id);
-    int rc = q.step();
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return writer_->last_error("record lookup");
+    auto slot = find_doc(*writer_, sdkappid, call_id);
+    if (!slot) return std::move(slot).error();
+    return slot->key.has_value();
   }
 
-  // Inserts a record with its participants and counts, unless one with its (app, call id) exists.
+  // Inserts a record with its document, participants and counts, unless its call has a record already.
   result<void> insert_record(const call_record& r, group_state& g) {
     const auto app = static_cast<std::int64_t>(r.sdkappid);
+    const std::string callees = join_callees(r.callees);
+    doc_buffer_.clear();
+    encode_doc(doc_buffer_, record_fields{r.call_id, r.sdkappid, r.media, r.room_id, r.start_ts, r.accept_ts,
+                                          r.end_ts, r.caller, callees, r.type, r.result});
+    auto stored = put_doc(*writer_, r.sdkappid, r.call_id, r.start_ts, doc_buffer_);
+    if (!stored) return std::move(stored).error();
+    if (!*stored) return {};  // the first record of the call stays
     {
       sqlite3_stmt* s = writer_->cached_static(sql_insert_record);
       if (!s) return writer_->last_error("prepare");
-      std::string callees = join_callees(r.callees);
       stmt_use q(s);
       q.bind(1, app);
       q.bind(2, r.start_ts);
@@ -1041,7 +1014,6 @@ class sqlite_store final : public store {
       q.bind(10, r.caller);
       q.bind(11, callees);
       if (q.step() != SQLITE_DONE) return writer_->last_error("insert record");
-      if (sqlite3_changes(writer_->handle()) == 0) return {};  // the first record of the call stays
     }
     sqlite3_stmt* s = writer_->cached_static(sql_insert_participant);
     if (!s) return writer_->last_error("prepare");
@@ -1193,6 +1165,7 @@ class sqlite_store final : public store {
         q.bind(3, v.call_id);
         if (q.step() != SQLITE_DONE) return fail(writer_->last_error("purge"));
       }
+      if (auto r = delete_doc(*writer_, sdkappid, v.call_id); !r) return fail(r.error());
       auto drop = [&](const std::string& user) {
         stmt_use q(del_part);
         q.bind(1, app);
@@ -1218,6 +1191,7 @@ class sqlite_store final : public store {
 
   const sqlite_store_options options_;
   std::unique_ptr<connection> writer_;  // the writer thread's, once started
+  std::string doc_buffer_;              // the writer's, for encoding a record's document
 
   std::mutex readers_mu_;
   std::vector<reader_slot> idle_readers_;
