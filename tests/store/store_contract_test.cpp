@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include "records/wire.h"
+
 namespace callrec::testing_store {
 
 void store_contract::SetUp() {
@@ -252,6 +254,28 @@ TEST_P(store_contract, missing_record_is_not_found) {
   got = store_->get_record(app2, "call-1");  // another app's call of the same id
   ASSERT_TRUE(got);
   EXPECT_FALSE(got->has_value());
+}
+
+// get_record_by_callId's answer comes from get_record_json: the same bytes as the record rendered, for every
+// record, and nothing for a call without one (in this app).
+TEST_P(store_contract, record_json_is_the_record_rendered) {
+  std::mt19937_64 rng(11);
+  auto all = random_records(rng, 500);
+  insert(all);
+  for (const auto& r : all) {
+    std::string json = "x";  // appended to, not replaced
+    auto found = store_->get_record_json(r.sdkappid, r.call_id, json);
+    ASSERT_TRUE(found) << found.error().message;
+    ASSERT_TRUE(*found) << r.call_id;
+    std::string expected = "x";
+    append_record_json(expected, r);
+    EXPECT_EQ(json, expected);
+  }
+  std::string json;
+  auto missing = store_->get_record_json(app1, "no-such-call", json);
+  ASSERT_TRUE(missing);
+  EXPECT_FALSE(*missing);
+  EXPECT_EQ(json, "");
 }
 
 TEST_P(store_contract, each_filter_selects_its_records) {
@@ -816,6 +840,10 @@ TEST_P(store_contract, purge_removes_old_records_and_their_counts) {
   auto got = store_->get_record(app1, gone.call_id);
   ASSERT_TRUE(got);
   EXPECT_FALSE(got->has_value());
+  std::string json;
+  auto found = store_->get_record_json(app1, gone.call_id, json);
+  ASSERT_TRUE(found);
+  EXPECT_FALSE(*found);
   reopen();
   st = store_->stats();
   ASSERT_TRUE(st);

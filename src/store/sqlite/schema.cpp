@@ -77,8 +77,9 @@ CREATE TABLE live_calls (
 CREATE INDEX live_calls_by_deadline ON live_calls (deadline_ms, sdkappid, call_id) WHERE deadline_ms IS NOT NULL;
 )sql";
 
-// Version 1 -> 2: records_by_call becomes the covering index above (it was UNIQUE on (sdkappid, call_id)),
-// and records are also counted per 10 seconds (store/time_buckets.h; version 1 counted down to minutes).
+// Version 1 -> 2: records_by_call becomes a covering index (it was UNIQUE on (sdkappid, call_id); version 3
+// drops it), and records are also counted per 10 seconds (store/time_buckets.h; version 1 counted down to
+// minutes).
 constexpr const char* upgrade_v2 = R"sql(
 DROP INDEX records_by_call;
 CREATE INDEX records_by_call ON records (sdkappid, call_id, media, call_type, result, room_id, accept_ts, end_ts,

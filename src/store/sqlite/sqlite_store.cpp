@@ -263,8 +263,7 @@ class record_search {
       case driver::user:
       case driver::caller:
         // CROSS JOIN fixes the join order in SQLite: walk the user's participations, look each record up by
-        // its primary key (named by SQLite; left to itself, the planner may go through records_by_call, one
-        // more b-tree descent per row).
+        // its primary key (named by SQLite; schema version 2 had another index the planner could take).
         q.add(join ? " FROM participants p CROSS JOIN records r INDEXED BY sqlite_autoindex_records_1"
                      " WHERE p.sdkappid = ?"
                    : " FROM participants p WHERE p.sdkappid = ?",
