@@ -1,5 +1,5 @@
 // Store benchmark: loads N records (default 1M, over one day, a realistic mix) through update_calls groups,
-// then prints get_record and find_records latencies and the RSS. A plain program that prints figures.
+// then prints get_record (as a record and as JSON) and find_records latencies and the RSS. A plain program that prints figures.
 //
 // Build (from the repository root, after building the store's libraries in build-store):
 //   g++ -std=c++20 -O2 -Isrc bench/bench_store.cpp build-store/libcallrec_store.a build-store/libcallrec_calls.a
@@ -286,6 +286,13 @@ int main(int argc, char** argv) {
     const auto& s = sample[qrng() % sample.size()];
     auto r = st.get_record(app, s.first);
     return r && r->has_value() ? 1 : 0;
+  });
+  std::string json;
+  measure("by callId, as JSON (the API's read)", 50000, [&](int) -> std::uint64_t {
+    const auto& s = sample[qrng() % sample.size()];
+    json.clear();
+    auto r = st.get_record_json(app, s.first, json);
+    return r && *r ? 1 : 0;
   });
   {
     constexpr int threads = 4, per_thread = 50000;

@@ -203,14 +203,18 @@ std::optional<hub::outcome> hub::prepare(const route& r, const http::request& re
                                         " for " + std::string(obs::to_string(r.api)));
   }
   if (req.body.empty()) return fail(errc::bad_body, "request body is empty; send a JSON object, at least {}");
+  ctx.app = &app;
+  ctx.params = std::move(*params);
+  if (r.api == obs::api_id::get_record) {
+    ctx.call_id = plain_call_id_body(req.body);  // the usual lookup body needs no JSON parser
+    if (ctx.call_id) return std::nullopt;
+  }
   boost::system::error_code ec;
   json::parse_options popt;
   popt.max_depth = 32;
   body.emplace(json::parse(req.body, ec, std::move(sp), popt));  // moved in whole: it keeps its storage
   if (ec) return fail(errc::bad_body, "request body is not valid JSON: " + ec.message());
   if (!body->is_object()) return fail(errc::bad_body, "request body must be a JSON object");
-  ctx.app = &app;
-  ctx.params = std::move(*params);
   ctx.body = &body->get_object();  // a view into the caller's parse buffer
   return std::nullopt;
 }
@@ -227,10 +231,14 @@ asio::awaitable<hub::outcome> hub::run_api(const route& r, const http::request& 
 }
 
 std::optional<hub::outcome> hub::record_call_id(const call_ctx& ctx, std::string_view& id) {
-  auto it = ctx.body->find("callId");
-  if (it == ctx.body->end() || it->value().is_null()) return fail(errc::invalid_param, "callId is required");
-  if (!it->value().is_string()) return fail(errc::bad_body, "callId must be a string");
-  id = it->value().get_string();
+  if (ctx.call_id) {
+    id = *ctx.call_id;
+  } else {
+    auto it = ctx.body->find("callId");
+    if (it == ctx.body->end() || it->value().is_null()) return fail(errc::invalid_param, "callId is required");
+    if (!it->value().is_string()) return fail(errc::bad_body, "callId must be a string");
+    id = it->value().get_string();
+  }
   if (!valid_call_id(id)) return fail(errc::invalid_param, "callId must be 1..64 bytes without control characters");
   return std::nullopt;
 }

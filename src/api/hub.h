@@ -52,7 +52,8 @@ class hub {
     app_state* app = nullptr;
     hub_params params;
     bool is_admin = false;
-    const boost::json::object* body = nullptr;  // the request body, in run_api's parse buffer
+    const boost::json::object* body = nullptr;  // the request body, in the caller's parse buffer
+    std::optional<std::string_view> call_id;     // else a plain {"callId":"..."} body, read without parsing
     std::int64_t now_ms = 0;
     std::chrono::steady_clock::time_point deadline_at;  // the request answers 101001 past it
   };

@@ -126,6 +126,35 @@ void append_record_json(std::string& out, const record_fields& r) {
   });
 }
 
+std::optional<std::string_view> plain_call_id_body(std::string_view body) noexcept {
+  std::size_t i = 0;
+  auto ws = [&] {
+    while (i < body.size() && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r')) ++i;
+  };
+  auto take = [&](std::string_view lit) {
+    if (body.substr(i, lit.size()) != lit) return false;
+    i += lit.size();
+    return true;
+  };
+  ws();
+  if (!take("{")) return std::nullopt;
+  ws();
+  if (!take("\"callId\"")) return std::nullopt;
+  ws();
+  if (!take(":")) return std::nullopt;
+  ws();
+  if (!take("\"")) return std::nullopt;
+  const std::size_t from = i;
+  while (i < body.size() && body[i] >= 0x20 && body[i] <= 0x7e && body[i] != '"' && body[i] != '\\') ++i;
+  const std::string_view id = body.substr(from, i - from);
+  if (!take("\"")) return std::nullopt;
+  ws();
+  if (!take("}")) return std::nullopt;
+  ws();
+  if (i != body.size()) return std::nullopt;
+  return id;
+}
+
 std::optional<std::int64_t> json_integer(const boost::json::value& v) {
   if (v.is_int64()) return v.get_int64();
   if (v.is_uint64()) {

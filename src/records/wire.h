@@ -4,6 +4,7 @@
 
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,11 @@ struct filter_request {
 // the retention window is clamped to it.
 result<filter_request> parse_filter_request(const boost::json::object& body, std::uint32_t sdkappid,
                                             std::int32_t retention_days, std::int64_t now_s);
+
+// The call id of a get_record_by_callId body that is exactly {"callId":"..."} (JSON whitespace allowed, the id
+// printable ASCII without escapes): read without a JSON parser, and the same string a parser would give.
+// nullopt for any other body, which then goes through the parser.
+std::optional<std::string_view> plain_call_id_body(std::string_view body) noexcept;
 
 std::string encode_cursor(const record_cursor& c);
 std::optional<record_cursor> decode_cursor(std::string_view s);

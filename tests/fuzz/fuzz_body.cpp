@@ -1,5 +1,6 @@
 // Fuzzes the JSON body decoders: a body parsed as the hub does, then read as a get_records_by_filter
-// request, a get_record_by_callId request and an events/report batch.
+// request, a get_record_by_callId request and an events/report batch; and the plain callId reader against
+// the parser (differential).
 #include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +16,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   json::parse_options opt;
   opt.max_depth = 32;
   json::value v = json::parse(in, ec, {}, opt);
+  // The hub reads a plain {"callId":"..."} body without the parser: the parser must read the same.
+  if (auto id = callrec::plain_call_id_body(in)) {
+    if (ec || !v.is_object() || v.get_object().size() != 1) __builtin_trap();
+    const auto* got = v.get_object().if_contains("callId");
+    if (!got || !got->is_string() || std::string_view(got->get_string()) != *id) __builtin_trap();
+  }
   if (ec || !v.is_object()) return 0;
   const auto& body = v.get_object();
   auto f = callrec::parse_filter_request(body, 1400000001, 7, 1700000000);

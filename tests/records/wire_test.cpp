@@ -63,6 +63,17 @@ TEST(record_json, from_fields_equals_from_record) {
   }
 }
 
+TEST(plain_call_id_body, reads_only_the_plain_form) {
+  EXPECT_EQ(plain_call_id_body(R"({"callId":"c-1"})"), "c-1");
+  EXPECT_EQ(plain_call_id_body(" {\n\t\"callId\" : \"a b\" }\r\n"), "a b");
+  EXPECT_EQ(plain_call_id_body(R"({"callId":""})"), "");  // empty: the API then says it is invalid
+  for (const char* other : {R"({"callId":"a\"b"})", R"({"callId":"a\u0062"})", "{\"callId\":\"\xc3\xa9\"}",
+                            R"({"callId":1})", R"({"callId":"a","x":1})", R"({"callid":"a"})", R"([{"callId":"a"}])",
+                            R"({"callId":"a"}x)", R"({"callId":"a")", R"({"callId":"a"}})", "", "{}"}) {
+    EXPECT_EQ(plain_call_id_body(other), std::nullopt) << other;
+  }
+}
+
 TEST(filter_request, defaults) {
   auto r = parse("{\"startTimestamp\": 1699990000}");
   ASSERT_TRUE(r);
