@@ -1,5 +1,6 @@
 // Store benchmark: loads N records (default 1M, over one day, a realistic mix) through update_calls groups,
-// then prints get_record (as a record and as JSON) and find_records latencies and the RSS. A plain program that prints figures.
+// then prints get_record (as a record and as JSON) and find_records latencies and the RSS. A plain program
+// that prints figures.
 //
 // Build (from the repository root, after building the store's libraries in build-store):
 //   g++ -std=c++20 -O2 -Isrc bench/bench_store.cpp build-store/libcallrec_store.a build-store/libcallrec_calls.a

@@ -108,7 +108,9 @@ result<void> fill_record_docs(connection& db) {
     encode_doc(doc, f);
     auto put = put_doc(db, f.sdkappid, f.call_id, f.start_ts, doc);
     if (!put) return std::move(put).error();
-    if (++n % 200000 == 0) std::fprintf(stderr, "callrec: store: %llu records indexed\n", static_cast<unsigned long long>(n));
+    if (++n % 200000 == 0) {
+      std::fprintf(stderr, "callrec: store: %llu records indexed\n", static_cast<unsigned long long>(n));
+    }
   }
   if (rc != SQLITE_DONE) return db.last_error("upgrade");
   return {};
