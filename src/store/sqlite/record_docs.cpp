@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "store/sqlite/schema.h"
 
 namespace callrec::sqlite {
 namespace {
@@ -208,7 +209,7 @@ result<bool> read_doc(connection& db, std::uint32_t sdkappid, std::string_view c
     const std::string_view doc = q.blob(0);
     if (doc_names(doc, sdkappid, call_id)) {
       record_fields f;
-      if (!decode_doc(doc, f)) return make_error(errc::internal, "storage failure: a stored record is corrupt");
+      if (!decode_doc(doc, f)) return corrupt_record();
       append_record_json(out, f);
       return true;
     }

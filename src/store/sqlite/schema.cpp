@@ -103,7 +103,7 @@ result<void> fill_record_docs(connection& db) {
   int rc;
   while ((rc = q.step()) == SQLITE_ROW) {
     record_fields f;
-    if (!read_fields(q, f)) return make_error(errc::internal, "storage failure: a stored record is corrupt");
+    if (!read_fields(q, f)) return corrupt_record();
     doc.clear();
     encode_doc(doc, f);
     auto put = put_doc(db, f.sdkappid, f.call_id, f.start_ts, doc);
@@ -127,6 +127,8 @@ result<void> upgrade(connection& db, std::int64_t from) {
 }
 
 }  // namespace
+
+callrec::error corrupt_record() { return make_error(errc::internal, "storage failure: a stored record is corrupt"); }
 
 bool read_fields(const stmt_use& q, record_fields& f) {
   const auto media = q.int64(2), type = q.int64(9), res = q.int64(10);

@@ -23,5 +23,7 @@ inline constexpr std::string_view record_columns =
 // Reads the columns of `record_columns` as views, valid until the statement moves on; false when an
 // enumeration is out of range (a corrupt row).
 bool read_fields(const stmt_use& q, record_fields& f);
+// The error of a stored record that cannot be read back.
+callrec::error corrupt_record();
 
 }  // namespace callrec::sqlite

@@ -93,8 +93,6 @@ bool read_record(const stmt_use& q, call_record& r) {
   return true;
 }
 
-callrec::error corrupt_record() { return make_error(errc::internal, "storage failure: a stored record is corrupt"); }
-
 // The contract on records the store can keep (ids are validated upstream; this guards the encoding).
 result<void> check_record(const call_record& r, std::uint32_t sdkappid, std::string_view call_id) {
   if (r.call_id != call_id || r.sdkappid != sdkappid) {
