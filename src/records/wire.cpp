@@ -2,7 +2,6 @@
 
 #include "core/json_text.h"
 
-#include <algorithm>
 #include <boost/json/value.hpp>
 #include <charconv>
 #include <string_view>
@@ -113,16 +112,13 @@ void append_record_json(std::string& out, const call_record& r) {
 }
 
 void append_record_json(std::string& out, const record_fields& r) {
-  const std::string_view all = r.callees;
-  const std::size_t n = all.empty() ? 0 : static_cast<std::size_t>(std::count(all.begin(), all.end(), ' ')) + 1;
-  append_record(out, r, n, [all](std::string& o) {
-    std::size_t from = 0;
-    while (from < all.size()) {
-      const std::size_t sp = std::min(all.find(' ', from), all.size());
-      if (from) o += ',';
-      append_json_string(o, all.substr(from, sp - from));
-      from = sp + 1;
-    }
+  append_record(out, r, callee_count(r.callees), [&r](std::string& o) {
+    bool first = true;
+    for_each_callee(r.callees, [&](std::string_view c) {
+      if (!first) o += ',';
+      first = false;
+      append_json_string(o, c);
+    });
   });
 }
 

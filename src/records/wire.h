@@ -2,6 +2,7 @@
 // validated record_filter. Pure functions; time is a parameter.
 #pragma once
 
+#include <algorithm>
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
@@ -32,6 +33,19 @@ struct record_fields {
 };
 // The same JSON object as above, written straight from the views.
 void append_record_json(std::string& out, const record_fields& r);
+
+// The callees of a space-joined list (record_fields::callees): how many, and each in order.
+inline std::size_t callee_count(std::string_view joined) noexcept {
+  return joined.empty() ? 0 : static_cast<std::size_t>(std::count(joined.begin(), joined.end(), ' ')) + 1;
+}
+template <class Fn>
+void for_each_callee(std::string_view joined, Fn&& fn) {
+  for (std::size_t from = 0; from < joined.size();) {
+    const std::size_t sp = std::min(joined.find(' ', from), joined.size());
+    fn(joined.substr(from, sp - from));
+    from = sp + 1;
+  }
+}
 
 struct filter_request {
   record_filter filter;

@@ -66,13 +66,8 @@ std::string join_callees(const std::vector<std::string>& callees) {
 
 void split_callees(std::string_view s, std::vector<std::string>& out) {
   out.clear();
-  out.reserve(static_cast<std::size_t>(std::count(s.begin(), s.end(), ' ')) + 1);  // one allocation, not log2(n)
-  while (!s.empty()) {
-    auto sp = s.find(' ');
-    out.emplace_back(s.substr(0, sp));
-    if (sp == std::string_view::npos) break;
-    s.remove_prefix(sp + 1);
-  }
+  out.reserve(callee_count(s));  // one allocation, not log2(n)
+  for_each_callee(s, [&out](std::string_view c) { out.emplace_back(c); });
 }
 
 // The same columns as a call_record.
