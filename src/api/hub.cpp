@@ -105,7 +105,6 @@ const hub::route* hub::find_route(std::string_view path) {
 }
 
 bool hub::answer_now(const http::request& req, http::reply& rep) {
-  const auto t0 = std::chrono::steady_clock::now();
   auto [path, query] = split_target(req.target);
   if ((path == "/healthz" || path == "/readyz" || path == "/metrics") &&
       (req.verb == http::method::get || req.verb == http::method::head)) {
@@ -116,6 +115,7 @@ bool hub::answer_now(const http::request& req, http::reply& rep) {
   const bool runs = found && req.verb == http::method::post;
   if (runs && !(found->now && store_.reads_inline())) return false;  // the API waits for the store: handle()
 
+  const auto t0 = std::chrono::steady_clock::now();
   rep.request_id = new_request_id();
   std::uint32_t sdkappid = 0;
   outcome out;

@@ -2,10 +2,10 @@
 // answers inline, store::reads_inline, is read without one: hub::answer_now.)
 //
 // The read starts asynchronously; one that is still pending suspends the coroutine on a timer set to the
-// deadline: whichever comes first, the answer (posted back from the store's
-// thread) or the deadline, resumes it. A read that missed the deadline is left to finish on its own; its late
-// answer is dropped. The coroutine frame may also be destroyed while suspended (a server shutting down); the
-// shared state outlives whichever side lets go of it last.
+// deadline: whichever comes first, the answer (posted back from the store's thread) or the deadline, resumes
+// it. A read that missed the deadline is left to finish on its own; its late answer is dropped. The coroutine
+// frame may also be destroyed while suspended (a server shutting down); the shared state outlives whichever
+// side lets go of it last.
 #pragma once
 
 #include <atomic>

@@ -15,7 +15,6 @@
 #include <thread>
 #include <vector>
 
-#include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
