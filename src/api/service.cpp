@@ -36,6 +36,7 @@ result<void> service::start() {
   ho.host = cfg_.listen_host;
   ho.port = cfg_.listen_port;
   ho.threads = cfg_.threads;
+  ho.batch_scheduling = cfg_.io_batch_scheduling;
   ho.limits = cfg_.limits;
   ho.tls = cfg_.tls;
   server_ = std::make_unique<http::server>(

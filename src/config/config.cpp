@@ -175,7 +175,7 @@ result<server_config> parse_config(std::string_view text, std::string_view sourc
     return make_error(errc::invalid_param, m.str());
   }
   CALLREC_TRY(check_keys(root, "", source,
-                         {"listen", "threads", "store", "redis", "retention_days", "tls", "allow_plaintext",
+                         {"listen", "threads", "io_scheduling", "store", "redis", "retention_days", "tls", "allow_plaintext",
                           "data_dir", "access_log", "fsync_each_commit", "limits", "apps"}));
   server_config cfg;
   if (root.get("listen")) {
@@ -185,6 +185,12 @@ result<server_config> parse_config(std::string_view text, std::string_view sourc
     if (!r) return bad(source, "listen", r.error().message.substr(8));
   }
   CALLREC_TRY(read_int(root, "threads", "threads", source, cfg.threads, 0, 256));
+  if (root.get("io_scheduling")) {
+    std::string policy;
+    CALLREC_TRY(read_string(root, "io_scheduling", "io_scheduling", source, policy));
+    if (policy != "batch" && policy != "normal") return bad(source, "io_scheduling", "must be \"batch\" or \"normal\"");
+    cfg.io_batch_scheduling = policy == "batch";
+  }
   CALLREC_TRY(read_string(root, "data_dir", "data_dir", source, cfg.data_dir));
   CALLREC_TRY(read_string(root, "store", "store", source, cfg.store));
   if (!cfg.store.empty() && !cfg.store.starts_with("sqlite:") && !cfg.store.starts_with("postgres://") &&

@@ -67,6 +67,7 @@ struct server_config {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   std::uint32_t threads = 0;  // 0: the number of cores
+  bool io_batch_scheduling = true;  // io_scheduling = "batch" (SCHED_BATCH I/O threads) or "normal"
   std::string data_dir = "./callrec-data";
   std::string store;          // default: sqlite:<data_dir>/callrec.db
   std::optional<std::string> redis;

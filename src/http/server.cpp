@@ -19,6 +19,10 @@
 #include <chrono>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <cstdio>
+#include <cstring>
 #include <list>
 #include <optional>
 #include <type_traits>
@@ -144,6 +148,14 @@ result<void> server::start() {
       auto guard = asio::make_work_guard(*ctx);
       ctx->run();
     });
+    if (options_.batch_scheduling) {
+      const sched_param param{};
+      if (const int err = pthread_setschedparam(threads_.back().native_handle(), SCHED_BATCH, &param);
+          err != 0 && i == 0) {
+        std::fprintf(stderr, "callrec: io_scheduling = \"batch\": the I/O threads keep the normal policy (%s)\n",
+                     std::strerror(err));
+      }
+    }
   }
   return {};
 }

@@ -66,6 +66,9 @@ struct server_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
   std::uint32_t threads = 1;
+  // The I/O threads run under SCHED_BATCH: a thread woken by a request does not preempt the task running
+  // on its CPU, it runs when that task yields, and then finds a batch of requests rather than one.
+  bool batch_scheduling = false;
   http_limits limits;
   std::optional<tls_config> tls;  // HTTPS when set
 };

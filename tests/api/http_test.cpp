@@ -3,6 +3,8 @@
 
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <filesystem>
+#include <sched.h>
 
 #include "support/raw_socket.h"
 #include "support/test_server.h"
@@ -67,6 +69,24 @@ TEST(http_transport, keep_alive_serves_many_requests_on_one_connection) {
   client cli(srv.port());
   for (int i = 0; i < 100; ++i) ASSERT_EQ(cli.get("/healthz").status, 200u);
   EXPECT_EQ(srv.service().metrics().connections_accepted.value(), 1u);
+}
+
+// The threads of this process under SCHED_BATCH (`chrt -p` shows the same).
+int batch_threads() {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    if (sched_getscheduler(std::stoi(e.path().filename().string())) == SCHED_BATCH) ++n;
+  }
+  return n;
+}
+
+TEST(http_transport, io_threads_run_under_the_configured_scheduling_policy) {
+  {
+    test_server srv;  // io_scheduling defaults to "batch"; the policy is set before start() returns
+    EXPECT_EQ(batch_threads(), 2) << "both I/O threads (threads = 2), and nothing else";
+  }
+  test_server srv([](server_config& c) { c.io_batch_scheduling = false; });
+  EXPECT_EQ(batch_threads(), 0);
 }
 
 TEST(http_transport, oversized_body_is_413_and_others_are_still_served) {

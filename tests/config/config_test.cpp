@@ -28,7 +28,17 @@ TEST(config, the_spec_example_parses) {
   ASSERT_EQ(c->apps.size(), 1u);
   EXPECT_EQ(c->apps[0].sdkappid, 1400000001u);
   EXPECT_EQ(c->apps[0].limits.events, 2000);
+  EXPECT_TRUE(c->io_batch_scheduling);
   EXPECT_TRUE(validate(*c));
+}
+
+TEST(config, io_scheduling_batch_or_normal) {
+  auto normal = parse_config(std::string("io_scheduling = \"normal\"\n") + spec_example, "f");
+  ASSERT_TRUE(normal) << normal.error().message;
+  EXPECT_FALSE(normal->io_batch_scheduling);
+  auto batch = parse_config(std::string("io_scheduling = \"batch\"\n") + spec_example, "f");
+  ASSERT_TRUE(batch) << batch.error().message;
+  EXPECT_TRUE(batch->io_batch_scheduling);
 }
 
 TEST(config, errors_name_the_key) {
@@ -38,6 +48,8 @@ TEST(config, errors_name_the_key) {
       {"listen = 5", "listen"},
       {"listen = \"nohost\"", "listen"},
       {"threads = -1", "threads"},
+      {"io_scheduling = \"fifo\"", "io_scheduling"},
+      {"io_scheduling = 1", "io_scheduling"},
       {"bogus = 1", "bogus"},
       {"store = \"mysql://x\"", "store"},
       {"[[apps]]\nsecret_key = \"k\"", "apps[0].sdkappid"},
