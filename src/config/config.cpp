@@ -175,8 +175,8 @@ result<server_config> parse_config(std::string_view text, std::string_view sourc
     return make_error(errc::invalid_param, m.str());
   }
   CALLREC_TRY(check_keys(root, "", source,
-                         {"listen", "threads", "io_scheduling", "store", "redis", "retention_days", "tls", "allow_plaintext",
-                          "data_dir", "access_log", "fsync_each_commit", "limits", "apps"}));
+                         {"listen", "threads", "io_scheduling", "store", "redis", "retention_days", "tls",
+                          "allow_plaintext", "data_dir", "access_log", "fsync_each_commit", "limits", "apps"}));
   server_config cfg;
   if (root.get("listen")) {
     std::string listen;
@@ -188,7 +188,9 @@ result<server_config> parse_config(std::string_view text, std::string_view sourc
   if (root.get("io_scheduling")) {
     std::string policy;
     CALLREC_TRY(read_string(root, "io_scheduling", "io_scheduling", source, policy));
-    if (policy != "batch" && policy != "normal") return bad(source, "io_scheduling", "must be \"batch\" or \"normal\"");
+    if (policy != "batch" && policy != "normal") {
+      return bad(source, "io_scheduling", "must be \"batch\" or \"normal\"");
+    }
     cfg.io_batch_scheduling = policy == "batch";
   }
   CALLREC_TRY(read_string(root, "data_dir", "data_dir", source, cfg.data_dir));
