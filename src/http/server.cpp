@@ -30,6 +30,7 @@
 #include <variant>
 
 #include "core/json_text.h"
+#include "http/early_reads.h"
 #include "http/h2_session.h"
 #include "http/request_parser.h"
 #include "http/tls.h"
@@ -81,24 +82,7 @@ struct server::per_thread {
   // from this coarse clock loses no precision and saves a clock read per deadline.
   steady::time_point now = steady::now();
 
-  // Early reads, for plain HTTP/1.1. After an answer, Asio would try the next read at once and nearly always
-  // find nothing yet (a recv that returns EAGAIN, per request), then wait for epoll. Read instead once the
-  // other handlers queued on the thread have run (one post): a client on another core of a loopback has
-  // often sent its next request by then, which costs one recv and no wait. A miss costs a post and a recv
-  // more (with wrk sharing the server's cores, 89 % of early reads miss), so the thread reads early only
-  // while most of its early reads find a request (in windows of 256), and otherwise tries one answer in 64
-  // to see whether that has changed.
-  struct early_reads {
-    bool want() { return on || ++since_probe % 64 == 0; }
-    void record(bool hit) {
-      hits += hit ? 1 : 0;
-      if (++tries < 256) return;
-      on = hits * 2 > tries;
-      tries = hits = 0;
-    }
-    bool on = true;
-    std::uint32_t tries = 0, hits = 0, since_probe = 0;
-  } early;
+  early_reads early;  // whether this thread's plain connections read early after an answer
 };
 
 server::server(server_options options, handler h, obs::metrics& metrics, quick_handler quick)
@@ -430,7 +414,7 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
   const auto request_timeout = std::chrono::seconds(options_.limits.request_timeout_sec);
   std::string head;
   incoming_request in;
-  // Early reads (per_thread::early_reads): a connection whose early read missed goes back to Asio's reads
+  // Early reads (early_reads.h): a connection whose early read missed goes back to Asio's reads
   // for 1, 2, 4 ... 64 answers before it tries again (some clients answer later than others).
   unsigned early_skip = 0, early_backoff = 1;
 
