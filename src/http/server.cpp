@@ -315,6 +315,11 @@ void append_head(std::string& out, unsigned status, std::string_view content_typ
   out += "\r\n\r\n";
 }
 
+// A non-blocking socket had nothing to give or no room to take (EAGAIN): not a failure.
+bool would_block(const boost::system::error_code& ec) {
+  return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
 // A whole answer to a refused request, head and body; the connection closes after it.
 std::string refusal(unsigned status, std::string_view message) {
   const std::string body = refusal_body(message);
@@ -438,7 +443,7 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
           if (!rec) {
             buffer.commit(n);
             early_backoff = 1;
-          } else if (rec == asio::error::would_block || rec == asio::error::try_again) {
+          } else if (would_block(rec)) {
             early_skip = early_backoff;
             early_backoff = std::min(2 * early_backoff, 64u);
           } else {
@@ -567,7 +572,7 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
     if constexpr (std::is_same_v<Stream, tcp::socket>) {
       boost::system::error_code sec;
       sent = sock.write_some(bufs, sec);
-      if (sec && sec != asio::error::would_block && sec != asio::error::try_again) co_return false;
+      if (sec && !would_block(sec)) co_return false;
     }
     if (sent < asio::buffer_size(bufs)) {
       beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(bufs);
