@@ -40,5 +40,51 @@ TEST(json_text, every_ascii_byte_round_trips_through_a_json_parser) {
   }
 }
 
+// Bytes that are not UTF-8 (client input quoted in a message) must still give valid UTF-8 JSON: each maximal
+// ill-formed part becomes one U+FFFD, and well-formed text around it is kept.
+TEST(json_text, bytes_that_are_not_utf8_become_replacement_characters) {
+  const std::string fffd = "\xef\xbf\xbd";
+  EXPECT_EQ(escaped("/v1/\xff"), "\"/v1/" + fffd + "\"");
+  EXPECT_EQ(escaped("\x80\x80"), "\"" + fffd + fffd + "\"");           // stray continuation bytes
+  EXPECT_EQ(escaped("a\xe4\xbd"), "\"a" + fffd + "\"");                // truncated at the end
+  EXPECT_EQ(escaped("\xe4\xbdz"), "\"" + fffd + "z\"");                // truncated before ASCII
+  EXPECT_EQ(escaped("\xc0\xaf"), "\"" + fffd + fffd + "\"");           // overlong '/'
+  EXPECT_EQ(escaped("\xed\xa0\x80"), "\"" + fffd + fffd + fffd + "\"");  // a surrogate
+  EXPECT_EQ(escaped("\xf4\x90\x80\x80"), "\"" + fffd + fffd + fffd + fffd + "\"");  // past U+10FFFF
+  EXPECT_EQ(escaped("\xf0\x9f\x98\x80\xff\""), "\"\xf0\x9f\x98\x80" + fffd + "\\\"\"");
+}
+
+TEST(json_text, every_byte_string_gives_json_that_parses) {
+  // Every pair of bytes, and each byte with a valid 3-byte character around it.
+  for (int a = 0; a < 256; ++a) {
+    for (int b = 0; b < 256; ++b) {
+      const std::string s{static_cast<char>(a), static_cast<char>(b)};
+      boost::system::error_code ec;
+      auto v = boost::json::parse(escaped(s), ec);
+      ASSERT_FALSE(ec) << a << " " << b;
+      ASSERT_TRUE(v.is_string());
+      if (utf8_sequence_length(s) == 2 || (a < 0x80 && b < 0x80)) {
+        EXPECT_EQ(std::string(v.as_string()), s);
+      }
+    }
+    const std::string s = "\xe4\xbd\xa0" + std::string(1, static_cast<char>(a)) + "\xe5\xa5\xbd";
+    boost::system::error_code ec;
+    (void)boost::json::parse(escaped(s), ec);
+    ASSERT_FALSE(ec) << a;
+  }
+}
+
+TEST(json_text, clip_bounds_quoted_input_at_a_character_boundary) {
+  EXPECT_EQ(clip("short"), "short");
+  EXPECT_EQ(clip(std::string(64, 'a')), std::string(64, 'a'));
+  EXPECT_EQ(clip(std::string(65, 'a')), std::string(64, 'a') + "...");
+  // 21 three-byte characters are 63 bytes; the 22nd would cross 64, so it is left out whole.
+  std::string han;
+  for (int i = 0; i < 30; ++i) han += "\xe4\xbd\xa0";
+  EXPECT_EQ(clip(han), han.substr(0, 63) + "...");
+  EXPECT_EQ(clip(han, 3), "\xe4\xbd\xa0...");
+  EXPECT_EQ(clip(han, 2), "...");
+}
+
 }  // namespace
 }  // namespace callrec
