@@ -14,7 +14,6 @@ inline constexpr std::size_t envelope_room = 128;
 std::string make_envelope(int error_code, std::string_view message, std::string_view request_id,
                           std::string data_json);
 
-// 128 random bits as 32 lowercase hex digits; thread-safe (per-thread generator).
-http::request_id new_request_id();
+using http::new_request_id;
 
 }  // namespace callrec::api

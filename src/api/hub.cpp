@@ -5,6 +5,7 @@
 
 #include "api/envelope.h"
 #include "api/store_read.h"
+#include "core/json_text.h"
 #include "records/wire.h"
 
 namespace callrec::api {
@@ -81,10 +82,30 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+namespace {
+
+// Paths of the v1 API, with or without the version: an unknown one answers 70001 with HTTP 200.
+bool api_path(std::string_view path) {
+  return path.starts_with("/v1/") || path.starts_with("/records/") || path.starts_with("/events/") ||
+         path.starts_with("/callback/");
+}
+
+// GET / and HEAD /: what this is and where to go (the seed's FAQ tests connectivity with `curl -I`).
+constexpr std::string_view root_body =
+    R"json({"service":"callrec","description":"call records over the TRTC Call REST API (v1)",)json"
+    R"json("api":"POST /v1/records/get_record_by_callId, /v1/records/get_records_by_filter, /v1/events/report",)json"
+    R"json("health":"/healthz","ready":"/readyz","metrics":"/metrics"})json"
+    "\n";
+
+}  // namespace
+
 http::reply hub::ops(std::string_view path) {
   http::reply rep;
   rep.content_type = "text/plain; charset=utf-8";
-  if (path == "/healthz") {
+  if (path == "/") {
+    rep.content_type = "application/json";
+    rep.body = root_body;
+  } else if (path == "/healthz") {
     rep.body = "ok\n";
   } else if (path == "/readyz") {
     auto r = store_.ping();
@@ -97,16 +118,18 @@ http::reply hub::ops(std::string_view path) {
   return rep;
 }
 
+// A path without a version is v1 (the seed's own sample request is POST /records/get_record_by_callId?...).
 const hub::route* hub::find_route(std::string_view path) {
   for (const auto& r : routes_) {
-    if (r.path == path) return &r;
+    if (r.path == path || r.path.substr(3) == path) return &r;
   }
   return nullptr;
 }
 
+
 bool hub::answer_now(const http::request& req, http::reply& rep) {
   auto [path, query] = split_target(req.target);
-  if ((path == "/healthz" || path == "/readyz" || path == "/metrics") &&
+  if ((path == "/" || path == "/healthz" || path == "/readyz" || path == "/metrics") &&
       (req.verb == http::method::get || req.verb == http::method::head)) {
     rep = ops(path);
     return true;
@@ -120,8 +143,8 @@ bool hub::answer_now(const http::request& req, http::reply& rep) {
   std::uint32_t sdkappid = 0;
   outcome out;
   if (!found) {
-    if (!path.starts_with("/v1/")) rep.status = 404;
-    out = fail(errc::invalid_param, "unknown API path " + std::string(path.substr(0, 200)) +
+    if (!api_path(path)) rep.status = 404;
+    out = fail(errc::invalid_param, "unknown API path " + clip(path, 128) +
                                         "; expected /v1/records/get_record_by_callId, "
                                         "/v1/records/get_records_by_filter or /v1/events/report");
   } else if (!runs) {
@@ -239,7 +262,7 @@ std::optional<hub::outcome> hub::record_call_id(const call_ctx& ctx, std::string
     if (!it->value().is_string()) return fail(errc::bad_body, "callId must be a string");
     id = it->value().get_string();
   }
-  if (!valid_call_id(id)) return fail(errc::invalid_param, "callId must be 1..64 bytes without control characters");
+  if (!valid_call_id(id)) return fail(errc::invalid_param, must_be("callId", rule::call_id));
   return std::nullopt;
 }
 

@@ -11,6 +11,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "core/json_text.h"
 #include "records/wire.h"
 
 namespace callrec::api {
@@ -49,12 +50,12 @@ batch_entry parse_event(const json::value& v, bool is_admin, std::string_view id
   };
 
   if (auto r = str_field("callId", ev.call_id, true)) return *r;
-  if (!valid_call_id(ev.call_id)) return refuse(errc::invalid_param, "callId must be 1..64 bytes without control characters");
+  if (!valid_call_id(ev.call_id)) return refuse(errc::invalid_param, must_be("callId", rule::call_id));
 
   std::string kind;
   if (auto r = str_field("event", kind, true)) return *r;
   auto k = calls::parse_event_kind(kind);
-  if (!k) return refuse(errc::invalid_param, "event '" + kind.substr(0, 40) + "' is not a known event name");
+  if (!k) return refuse(errc::invalid_param, "event '" + clip(kind) + "' is not a known event name");
   ev.kind = *k;
 
   std::string user;
@@ -67,11 +68,13 @@ batch_entry parse_event(const json::value& v, bool is_admin, std::string_view id
       return refuse(errc::not_admin, "a user can report only their own events (userId must equal identifier)");
     }
   }
-  if (!valid_user_id(user)) return refuse(errc::invalid_param, "userId must be 1..32 printable ASCII characters without spaces");
+  if (!valid_user_id(user)) return refuse(errc::invalid_param, must_be("userId", rule::user_id));
   ev.user_id = std::move(user);
 
-  if (auto r = str_field("eventId", ev.event_id, false)) return *r;
-  if (ev.event_id.size() > 128) return refuse(errc::invalid_param, "eventId must be at most 128 bytes");
+  if (auto it = o->find("eventId"); it != o->end() && !it->value().is_null()) {
+    if (auto r = str_field("eventId", ev.event_id, false)) return *r;
+    if (!valid_event_id(ev.event_id)) return refuse(errc::invalid_param, must_be("eventId", rule::event_id));
+  }
 
   ev.ts_ms = now_ms;
   if (auto it = o->find("ts"); it != o->end() && !it->value().is_null()) {
@@ -90,11 +93,15 @@ batch_entry parse_event(const json::value& v, bool is_admin, std::string_view id
   if (auto it = o->find("callees"); it != o->end() && !it->value().is_null()) {
     const json::array* arr = it->value().if_array();
     if (!arr) return refuse(errc::bad_body, "callees must be an array of user ids");
-    if (arr->size() > 1000) return refuse(errc::invalid_param, "callees lists more than 1000 users");
-    for (const auto& c : *arr) {
+    if (arr->size() > max_callees) {
+      return refuse(errc::invalid_param,
+                    "callees lists " + std::to_string(arr->size()) + " users; " + std::string(rule::callees));
+    }
+    for (std::size_t k = 0; k < arr->size(); ++k) {
+      const auto& c = (*arr)[k];
       if (!c.is_string()) return refuse(errc::bad_body, "callees must be an array of strings");
       if (!valid_user_id(c.get_string())) {
-        return refuse(errc::invalid_param, "callees: each user id must be 1..32 printable ASCII characters without spaces");
+        return refuse(errc::invalid_param, must_be("callees[" + std::to_string(k) + "]", rule::user_id));
       }
       ev.callees.emplace_back(c.get_string());
     }
@@ -112,14 +119,9 @@ batch_entry parse_event(const json::value& v, bool is_admin, std::string_view id
     if (!ev.type) return refuse(errc::invalid_param, "callType must be single or group");
   }
   if (auto it = o->find("roomId"); it != o->end() && !it->value().is_null()) {
-    if (it->value().is_string()) {
-      ev.room_id = std::string(it->value().get_string());
-    } else if (auto n = json_integer(it->value()); n && *n >= 0) {
-      ev.room_id = std::to_string(*n);  // numeric rooms as decimal text
-    } else {
-      return refuse(errc::bad_body, "roomId must be a string or a non-negative integer");
-    }
-    if (ev.room_id.size() > 128) return refuse(errc::invalid_param, "roomId must be at most 128 bytes");
+    auto room = parse_room_id(it->value());
+    if (!room) return refuse(room.error().code, room.error().message);
+    ev.room_id = std::move(*room);
   }
   if (auto it = o->find("timeoutSec"); it != o->end() && !it->value().is_null()) {
     auto t = json_integer(it->value());

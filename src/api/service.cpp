@@ -39,6 +39,9 @@ result<void> service::start() {
   ho.batch_scheduling = cfg_.io_batch_scheduling;
   ho.limits = cfg_.limits;
   ho.tls = cfg_.tls;
+  ho.on_refusal = [log = log_.get()](const http::refusal_event& e) {
+    log->write_refusal(obs::refusal_entry{e.status, e.reason, e.remote, e.request_id});
+  };
   server_ = std::make_unique<http::server>(
       ho, [h = hub_.get()](const http::request& r) { return h->handle(r); }, metrics_,
       [h = hub_.get()](const http::request& r, http::reply& out) { return h->answer_now(r, out); });

@@ -26,7 +26,8 @@
 // - join_in_group_call by a member who is not connected (ringing, rejected, left, offline, ...) connects
 //   them again: it is how a dropped participant comes back. A ringing callee's join counts as an accept.
 // - At most max_callees (100) callees per call, invited and joined together; at most max_event_ids (1000)
-//   remembered event ids per call, the oldest dropped first (a retry older than that applies again).
+//   remembered event ids per call, the oldest dropped first (a retry older than that applies again). An
+//   event id is a duplicate only for the user who sent it first (applied_event_id).
 // - When the call ends, callees still ringing become cancelled and the members still connected become
 //   left, so an ended state has no pending timer and tells each member's last status.
 // - Timers due at the same deadline fire in member order (caller first), so replays are deterministic.
@@ -163,26 +164,34 @@ void fire(call_state& s, const due_timer& timer) {
   }
 }
 
-void remember_event_id(call_state& s, const std::string& event_id) {
-  if (event_id.empty()) return;
-  s.event_ids.push_back(event_id);
+void remember_event_id(call_state& s, const call_event& ev) {
+  if (ev.event_id.empty()) return;
+  s.event_ids.push_back(applied_event_id{ev.user_id, ev.event_id});
   if (s.event_ids.size() > max_event_ids) s.event_ids.erase(s.event_ids.begin());
+}
+
+bool already_applied(const call_state& s, const call_event& ev) {
+  return std::any_of(s.event_ids.begin(), s.event_ids.end(), [&](const applied_event_id& e) {
+    return e.event_id == ev.event_id && (e.user_id.empty() || e.user_id == ev.user_id);
+  });
+}
+
+std::string too_many_callees(std::string_view what, std::size_t n) {
+  return std::string(what) + " " + std::to_string(n) + " callees; " + std::string(rule::callees);
 }
 
 // Validates a start_call and builds the call it creates (also used to compare a repeated start_call).
 result<call_state> start(const call_event& ev) {
-  if (!valid_call_id(ev.call_id)) return make_error(errc::invalid_param, "callId is not a valid call id");
-  if (!valid_user_id(ev.user_id)) {
-    return make_error(errc::invalid_param, "userId of start_call is not a valid user id");
-  }
-  if (ev.callees.empty() || ev.callees.size() > max_callees) {
-    return make_error(errc::invalid_param, "start_call needs 1.." + std::to_string(max_callees) + " callees, got " +
-                                               std::to_string(ev.callees.size()));
+  if (!valid_call_id(ev.call_id)) return make_error(errc::invalid_param, must_be("callId", rule::call_id));
+  if (!valid_user_id(ev.user_id)) return make_error(errc::invalid_param, must_be("userId", rule::user_id));
+  if (ev.callees.empty()) return make_error(errc::invalid_param, "start_call needs callees (at least one)");
+  if (ev.callees.size() > max_callees) {
+    return make_error(errc::invalid_param, too_many_callees("start_call lists", ev.callees.size()));
   }
   for (std::size_t k = 0; k < ev.callees.size(); ++k) {
     const std::string& c = ev.callees[k];
     const std::string field = "callees[" + std::to_string(k) + "]";
-    if (!valid_user_id(c)) return make_error(errc::invalid_param, field + " is not a valid user id");
+    if (!valid_user_id(c)) return make_error(errc::invalid_param, must_be(field, rule::user_id));
     if (c == ev.user_id) return make_error(errc::invalid_param, field + " '" + c + "' is the caller");
     if (std::find(ev.callees.begin(), ev.callees.begin() + static_cast<std::ptrdiff_t>(k), c) !=
         ev.callees.begin() + static_cast<std::ptrdiff_t>(k)) {
@@ -199,8 +208,8 @@ result<call_state> start(const call_event& ev) {
     return make_error(errc::invalid_param,
                       "timeoutSec must be 1.." + std::to_string(max_timeout_sec) + ", got " + std::to_string(timeout));
   }
-  if (ev.room_id.size() > max_room_id_bytes) {
-    return make_error(errc::invalid_param, "roomId is longer than " + std::to_string(max_room_id_bytes) + " bytes");
+  if (!ev.room_id.empty() && !valid_room_id(ev.room_id)) {
+    return make_error(errc::invalid_param, must_be("roomId", rule::room_id));
   }
 
   call_state s;
@@ -288,13 +297,13 @@ event_outcome invite(call_state& s, const call_event& ev, std::int64_t t) {
   std::vector<const std::string*> added;
   for (std::size_t k = 0; k < ev.callees.size(); ++k) {
     const std::string& c = ev.callees[k];
-    if (!valid_user_id(c)) return invalid("callees[" + std::to_string(k) + "] is not a valid user id");
+    if (!valid_user_id(c)) return invalid(must_be("callees[" + std::to_string(k) + "]", rule::user_id));
     if (index_of(s, c)) continue;
     if (std::any_of(added.begin(), added.end(), [&](const std::string* a) { return *a == c; })) continue;
     added.push_back(&c);
   }
   if (s.members.size() - 1 + added.size() > max_callees) {
-    return invalid("call " + ev.call_id + " would have more than " + std::to_string(max_callees) + " callees");
+    return invalid(too_many_callees("invite_user would give call " + ev.call_id, s.members.size() - 1 + added.size()));
   }
   const std::int64_t deadline = t + std::int64_t{s.timeout_sec} * 1000;
   for (const std::string* c : added) s.members.push_back(member{*c, member_status::ringing, deadline, 0, true});
@@ -307,9 +316,9 @@ event_outcome join(call_state& s, const call_event& ev, std::int64_t t) {
   }
   const auto i = index_of(s, ev.user_id);
   if (!i) {
-    if (!valid_user_id(ev.user_id)) return invalid("userId is not a valid user id");
+    if (!valid_user_id(ev.user_id)) return invalid(must_be("userId", rule::user_id));
     if (s.members.size() - 1 >= max_callees) {
-      return invalid("call " + ev.call_id + " already has " + std::to_string(max_callees) + " callees");
+      return invalid(too_many_callees("join_in_group_call would give call " + ev.call_id, s.members.size()));
     }
     s.members.push_back(member{ev.user_id, member_status::connected, 0, t, false});
     if (s.accept_ms == 0) s.accept_ms = t;
@@ -395,22 +404,20 @@ event_outcome apply_event(std::optional<call_state>& state, const call_event& ev
     return invalid("ts " + std::to_string(ev.ts_ms) + " is out of range (1.." + std::to_string(max_event_ts_ms) +
                    " unix milliseconds)");
   }
-  if (ev.event_id.size() > max_event_id_bytes) {
-    return invalid("eventId is longer than " + std::to_string(max_event_id_bytes) + " bytes");
-  }
+  if (!ev.event_id.empty() && !valid_event_id(ev.event_id)) return invalid(must_be("eventId", rule::event_id));
   if (!state) {
     if (ev.kind != event_kind::start_call) return invalid("call " + ev.call_id + " is not known");
     auto created = start(ev);
     if (!created) return refused(created.error().code, created.error().message);
     state = std::move(created).value();
-    remember_event_id(*state, ev.event_id);
+    remember_event_id(*state, ev);
     return applied();
   }
 
   call_state& s = *state;
   if (ev.call_id != s.call_id) return invalid("event for call " + ev.call_id + " given the state of another call");
-  if (!ev.event_id.empty() && std::find(s.event_ids.begin(), s.event_ids.end(), ev.event_id) != s.event_ids.end()) {
-    return {event_status::duplicate, errc::ok, "eventId " + ev.event_id + " was already applied"};
+  if (!ev.event_id.empty() && already_applied(s, ev)) {
+    return {event_status::duplicate, errc::ok, "eventId " + ev.event_id + " of user " + ev.user_id + " was already applied"};
   }
   if (ev.kind == event_kind::start_call) {
     auto again = start(ev);
@@ -434,7 +441,7 @@ event_outcome apply_event(std::optional<call_state>& state, const call_event& ev
   if (const auto i = index_of(s, ev.user_id); i && s.members[*i].status == member_status::connected) {
     s.members[*i].last_seen_ms = std::max(s.members[*i].last_seen_ms, t);
   }
-  remember_event_id(s, ev.event_id);
+  remember_event_id(s, ev);
   return outcome;
 }
 

@@ -71,6 +71,16 @@ struct member {
   bool operator==(const member&) const = default;
 };
 
+// A client event id applied to a call, with the user who acted: idempotency is per call and acting user
+// (SPEC 5), so one participant cannot make another's event a duplicate by sending its id first. An empty
+// user_id matches every user: stores written before the scope changed (call state format 1) kept the ids
+// of a call without their users, and a retry of such an event must stay a duplicate.
+struct applied_event_id {
+  std::string user_id;
+  std::string event_id;
+  bool operator==(const applied_event_id&) const = default;
+};
+
 // The live state of one call. members[0] is the caller; callees follow in invitation order.
 struct call_state {
   std::string call_id;
@@ -84,18 +94,15 @@ struct call_state {
   std::int64_t end_ms = 0;     // 0 while the call is live
   std::optional<call_result> result;  // set when the call ended
   std::vector<member> members;
-  std::vector<std::string> event_ids;  // client event ids already applied, for duplicates
+  std::vector<applied_event_id> event_ids;  // client event ids already applied, for duplicates
   // Added by the state machine (kept in encode/decode):
   std::int64_t clock_ms = 0;  // the latest time the call has seen (applied events, fired timers); never decreases
   std::uint32_t initial_callees = 0;  // members[1..initial_callees] came with start_call (duplicate detection)
   bool operator==(const call_state&) const = default;
 };
 
-// Limits that bound the size of one call's state.
-inline constexpr std::size_t max_callees = 100;         // per call: invited and joined callees together
+// Limits that bound the size of one call's state (the field limits are records/fields.h).
 inline constexpr std::size_t max_event_ids = 1000;      // remembered client event ids per call (the oldest are dropped)
-inline constexpr std::size_t max_event_id_bytes = 128;  // a longer eventId is refused
-inline constexpr std::size_t max_room_id_bytes = 64;    // a longer roomId is refused
 inline constexpr std::int32_t max_timeout_sec = 3600;   // timeoutSec is 1..3600
 inline constexpr std::int64_t max_event_ts_ms = 253402300799999;  // 9999-12-31T23:59:59.999Z; ts is 1..this
 

@@ -2,10 +2,12 @@
 // every field is checked for type and range, and any failure is an error value (errc::internal: the stored
 // data is broken, the client is not to blame), never an assert or an exception.
 //
-// Format (version 1), keys in this order:
-//   {"v":1,"id":callId,"caller":user,"media":0|1,"type":0|1,"room":roomId,"timeout":sec,"start":ms,"accept":ms,
+// Format (version 2), keys in this order:
+//   {"v":2,"id":callId,"caller":user,"media":0|1,"type":0|1,"room":roomId,"timeout":sec,"start":ms,"accept":ms,
 //    "end":ms,"clock":ms,"result":null|0..6,"init":n,"members":[[user,status,ring_deadline_ms,last_seen_ms,invited],
-//    ...],"eids":[eventId,...]}
+//    ...],"eids":[[user,eventId] or eventId,...]}
+// Version 1 (stores written before eventIds were scoped to the acting user) is the same with every eids entry
+// a plain eventId: such an entry matches every user (applied_event_id), and is written back as it was read.
 // Enumerations are stored as their numeric values (call_state.h, records/record.h): append-only.
 #include <boost/json.hpp>
 
@@ -14,7 +16,8 @@
 namespace callrec::calls {
 namespace {
 
-constexpr std::int64_t format_version = 1;
+constexpr std::int64_t format_version = 2;
+constexpr std::size_t legacy_max_event_id_bytes = 128;  // version 1 took eventIds of up to 128 bytes
 constexpr std::size_t field_count = 15;
 constexpr std::int64_t max_member_status = static_cast<std::int64_t>(member_status::cancelled);
 // Bounds of the stored times. Event times are 1..max_event_ts_ms (apply_event refuses others); a ringing deadline
@@ -114,6 +117,25 @@ std::optional<member> decode_member(const json::value& v) {
   return m;
 }
 
+// An eids entry: [user, eventId], or (version 1 entries, kept in later versions) a plain eventId of any user.
+std::optional<applied_event_id> decode_event_id(const json::value& v, std::int64_t version) {
+  applied_event_id out;
+  if (const auto* legacy = v.if_string()) {
+    if (legacy->empty() || legacy->size() > legacy_max_event_id_bytes) return std::nullopt;
+    out.event_id.assign(legacy->data(), legacy->size());
+    return out;
+  }
+  const auto* pair = v.if_array();
+  if (version < 2 || !pair || pair->size() != 2) return std::nullopt;
+  const auto* user = (*pair)[0].if_string();
+  const auto* id = (*pair)[1].if_string();
+  if (!user || !id) return std::nullopt;
+  out.user_id.assign(user->data(), user->size());
+  out.event_id.assign(id->data(), id->size());
+  if (!valid_user_id(out.user_id) || !valid_event_id(out.event_id)) return std::nullopt;
+  return out;
+}
+
 }  // namespace
 
 std::string encode(const call_state& s) {
@@ -145,7 +167,13 @@ std::string encode(const call_state& s) {
   o["members"] = std::move(members);
   json::array ids;
   ids.reserve(s.event_ids.size());
-  for (const std::string& id : s.event_ids) ids.emplace_back(json::string_view(id));
+  for (const applied_event_id& id : s.event_ids) {
+    if (id.user_id.empty()) {
+      ids.emplace_back(json::string_view(id.event_id));  // a version 1 entry: any user
+    } else {
+      ids.push_back(json::array{json::string_view(id.user_id), json::string_view(id.event_id)});
+    }
+  }
   o["eids"] = std::move(ids);
   return json::serialize(o);
 }
@@ -162,7 +190,7 @@ result<call_state> decode(std::string_view bytes) {
 
   reader r(*o);
   const std::int64_t version = r.integer("v", 0, format_version);
-  if (!r.problem() && version != format_version) return corrupt("unknown version " + std::to_string(version));
+  if (!r.problem() && version < 1) return corrupt("unknown version " + std::to_string(version));
   call_state s;
   s.call_id = r.text("id", max_call_id_bytes);
   s.caller = r.text("caller", max_user_id_bytes);
@@ -195,12 +223,12 @@ result<call_state> decode(std::string_view bytes) {
   if (const json::array* ids = r.array("eids", 0, max_event_ids)) {
     s.event_ids.reserve(ids->size());
     for (const json::value& id : *ids) {
-      const auto* str = id.if_string();
-      if (!str || str->empty() || str->size() > max_event_id_bytes) {
+      auto decoded = decode_event_id(id, version);
+      if (!decoded) {
         r.fail("eids[" + std::to_string(s.event_ids.size()) + "] is malformed");
         break;
       }
-      s.event_ids.emplace_back(str->data(), str->size());
+      s.event_ids.push_back(std::move(*decoded));
     }
   }
   if (r.problem()) return corrupt(*r.problem());

@@ -88,6 +88,7 @@ struct h2_server_session::impl {
   h2_limits lim;
   std::string remote;
   request_sink sink;
+  refusal_sink refusals;  // optional
   nghttp2_session* session = nullptr;
   std::unordered_map<std::int32_t, std::unique_ptr<stream>> streams;
   std::size_t open_count = 0;
@@ -152,7 +153,9 @@ struct h2_server_session::impl {
     }
     st.body.clear();
     st.body.shrink_to_fit();
-    respond(id, st, st.reject_status, "application/json", {}, refusal_body(message), false);
+    const request_id rid = new_request_id();
+    if (refusals) refusals(refusal_event{st.reject_status, message, remote, rid});
+    respond(id, st, st.reject_status, "application/json", rid, refusal_body(message, rid), false);
   }
 
   void dispatch(std::int32_t id, stream& st) {
@@ -325,6 +328,8 @@ struct h2_server_session::impl {
     return 0;
   }
 };
+
+void h2_server_session::on_refusal(refusal_sink sink) { impl_->refusals = std::move(sink); }
 
 h2_server_session::h2_server_session(const h2_limits& limits, std::string remote, request_sink on_request,
                                      time_point now)
@@ -525,6 +530,6 @@ void h2_control::detach() {
 // implementation); plain TCP is compiled once, here.
 template asio::awaitable<void> run_h2<asio::ip::tcp::socket>(asio::ip::tcp::socket&, std::string_view, const handler&,
                                                              const h2_limits&, std::string_view, h2_control*,
-                                                             obs::metrics*);
+                                                             obs::metrics*, const refusal_sink*);
 
 }  // namespace callrec::http

@@ -117,6 +117,8 @@ class h2_server_session {
   bool receive(std::string_view bytes, time_point now);
   // Appends frames ready to send to `out` (up to about max_write_bytes); returns the bytes appended.
   std::size_t take_output(std::string& out);
+  // Where a stream refused before its handler (413, 431) is reported, for the access log.
+  void on_refusal(refusal_sink sink);
   // Answers a request given to the sink. Harmless if the stream was reset meanwhile.
   void submit_reply(std::int32_t stream_id, reply r);
   // Time-based checks (request timeout, idle timeout); true when the connection should end by now.
@@ -400,10 +402,11 @@ struct h2_driver {
 template <class Stream>
 boost::asio::awaitable<void> run_h2(Stream& s, std::string_view already_read, const handler& h, const h2_limits& limits,
                                     std::string_view remote, h2_control* control = nullptr,
-                                    obs::metrics* metrics = nullptr) {
+                                    obs::metrics* metrics = nullptr, const refusal_sink* refusals = nullptr) {
   namespace asio = boost::asio;
   const auto ex = co_await asio::this_coro::executor;
   auto d = std::make_unique<h2_detail::h2_driver<Stream>>(s, h, limits, remote, ex, metrics);
+  if (refusals) d->session.on_refusal(*refusals);
   if (metrics) metrics->h2_connections.add();
   d->input.assign(already_read);
   if (control) control->attach(&d->session, [p = d.get()] { p->notify(); });
@@ -424,6 +427,7 @@ boost::asio::awaitable<void> run_h2(Stream& s, std::string_view already_read, co
 extern template boost::asio::awaitable<void> run_h2<boost::asio::ip::tcp::socket>(boost::asio::ip::tcp::socket&,
                                                                                   std::string_view, const handler&,
                                                                                   const h2_limits&, std::string_view,
-                                                                                  h2_control*, obs::metrics*);
+                                                                                  h2_control*, obs::metrics*,
+                                                                                  const refusal_sink*);
 
 }  // namespace callrec::http

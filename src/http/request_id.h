@@ -1,4 +1,4 @@
-// The X-Request-Id of an answer, as a value type that needs no allocation.
+// The X-Request-Id of an answer, as a value type that needs no allocation, and the generator of new ones.
 #pragma once
 
 #include <algorithm>
@@ -27,5 +27,8 @@ class request_id {
   char buf_[capacity] = {};
   std::uint8_t len_ = 0;
 };
+
+// 128 random bits as 32 lowercase hex digits (SPEC 1); thread-safe (a generator per thread, seeded by the OS).
+request_id new_request_id();
 
 }  // namespace callrec::http

@@ -29,13 +29,80 @@ void request_reader::on_response_impl(int, string_view, int, error_code& ec) {
   ec = bhttp::error::bad_method;  // never called for a request parser
 }
 
+namespace {
+
+// The fault of a Transfer-Encoding value, given whether the request already had one and is HTTP/1.0. Only a
+// single "chunked" is implemented; Beast alone would take "gzip, chunked" as chunked and ignore any value
+// whose last coding is not chunked (the body would then be read as the next request).
+framing_fault transfer_encoding_fault(std::string_view value, bool repeated, int version) {
+  if (version == 10) return framing_fault::te_in_http10;
+  if (repeated) return framing_fault::te_not_chunked;  // "chunked" applied twice, or a coding after it
+  std::size_t codings = 0, chunked = 0;
+  std::string_view last;
+  for (std::size_t from = 0; from <= value.size();) {
+    const std::size_t comma = std::min(value.find(',', from), value.size());
+    std::string_view item = value.substr(from, comma - from);
+    from = comma + 1;
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item.empty()) continue;  // RFC 9110 5.6.1: empty list elements do not count
+    ++codings;
+    if (iequals(item, "chunked")) ++chunked;
+    last = item;
+  }
+  // RFC 9112 6.3: chunked must be the final coding, and applied once (6.1).
+  if (codings == 0 || !iequals(last, "chunked") || chunked > 1) return framing_fault::te_not_chunked;
+  if (codings > 1) return framing_fault::te_unsupported;
+  return framing_fault::none;
+}
+
+}  // namespace
+
+framing_refusal_text framing_refusal(framing_fault f) noexcept {
+  switch (f) {
+    case framing_fault::none: break;
+    case framing_fault::host_missing: return {400, "an HTTP/1.1 request needs a Host header field"};
+    case framing_fault::host_repeated: return {400, "the request has more than one Host header field"};
+    case framing_fault::te_not_chunked:
+      return {400, "Transfer-Encoding must be chunked, once and last; send the body with Content-Length or chunked"};
+    case framing_fault::te_unsupported:
+      return {501, "Transfer-Encoding: only chunked is implemented; send the body uncompressed"};
+    case framing_fault::te_in_http10: return {400, "Transfer-Encoding is not allowed in an HTTP/1.0 request"};
+  }
+  return {400, "malformed HTTP request"};
+}
+
 void request_reader::on_field_impl(bhttp::field name, string_view, string_view value, error_code& ec) {
   if (++into_.fields > max_fields_) {
     into_.too_many_fields = true;
     ec = bhttp::error::header_limit;  // answered 431, like a head over max_header_bytes
     return;
   }
-  if (name == bhttp::field::expect && iequals(value, "100-continue")) into_.expect_continue = true;
+  switch (name) {
+    case bhttp::field::expect:
+      if (iequals(value, "100-continue")) into_.expect_continue = true;
+      break;
+    case bhttp::field::host:
+      if (++into_.hosts > 1) {
+        into_.fault = framing_fault::host_repeated;
+        ec = bhttp::error::bad_value;
+      }
+      break;
+    case bhttp::field::transfer_encoding:
+      into_.fault = transfer_encoding_fault(value, into_.transfer_encoding, into_.version);
+      into_.transfer_encoding = true;
+      if (into_.fault != framing_fault::none) ec = bhttp::error::bad_transfer_encoding;
+      break;
+    default:
+      break;
+  }
+}
+
+void request_reader::on_header_impl(error_code& ec) {
+  if (into_.version >= 11 && into_.hosts == 0) {
+    into_.fault = framing_fault::host_missing;
+    ec = bhttp::error::bad_value;
+  }
 }
 
 void request_reader::on_body_init_impl(const boost::optional<std::uint64_t>& content_length, error_code&) {
@@ -131,7 +198,7 @@ std::size_t parse_plain_request(std::string_view bytes, const http_limits& limit
   // The fields.
   bool has_length = false, close = false, keep = false;
   std::uint64_t length = 0;
-  std::uint32_t fields = 0;
+  std::uint32_t fields = 0, hosts = 0;
   for (;;) {
     if (head_limit - p < 2) return 0;
     if (p[0] == '\r') {
@@ -158,6 +225,9 @@ std::size_t parse_plain_request(std::string_view bytes, const http_limits& limit
     // The fields with a meaning to the parser, by length first (most fields then cost no comparison):
     // Content-Length and a plain Connection are read here, the others send the request to Beast.
     switch (name_text.size()) {
+      case 4:
+        if (iequals(name_text, "host")) ++hosts;
+        break;
       case 6:
         if (iequals(name_text, "expect")) return 0;
         break;
@@ -195,6 +265,8 @@ std::size_t parse_plain_request(std::string_view bytes, const http_limits& limit
         break;
     }
   }
+  // Host (RFC 9112 3.2): exactly one in HTTP/1.1, at most one in HTTP/1.0; Beast's reader refuses the rest.
+  if (hosts > 1 || (minor == 1 && hosts == 0)) return 0;
   // The body.
   if (length > limits.max_body_bytes || static_cast<std::uint64_t>(end - p) < length) return 0;
   into.verb = verb;

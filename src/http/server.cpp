@@ -320,23 +320,43 @@ bool would_block(const boost::system::error_code& ec) {
   return ec == asio::error::would_block || ec == asio::error::try_again;
 }
 
-// A whole answer to a refused request, head and body; the connection closes after it.
-std::string refusal(unsigned status, std::string_view message) {
-  const std::string body = refusal_body(message);
-  std::string out;
-  append_head(out, status, "application/json", {}, body.size(), false, false);
-  out += body;
-  return out;
-}
-
 }  // namespace
 
-std::string refusal_body(std::string_view message) {
+std::string refusal_body(std::string_view message, std::string_view request_id) {
   std::string body = "{\"errorCode\":70001,\"errorMessage\":";
   append_json_string(body, message);
+  if (!request_id.empty()) {
+    body += ",\"requestId\":";
+    append_json_string(body, request_id);
+  }
   body += '}';
   return body;
 }
+
+// A whole answer to a refused request, head and body, with a request id of its own; the connection closes
+// after it. The refusal goes to the access log (options_.on_refusal).
+std::string server::refusal(unsigned status, std::string_view message, std::string_view remote) {
+  const request_id id = new_request_id();
+  const std::string body = refusal_body(message, id);
+  std::string out;
+  append_head(out, status, "application/json", id, body.size(), false, false);
+  out += body;
+  if (options_.on_refusal) options_.on_refusal(refusal_event{status, message, remote, id});
+  return out;
+}
+
+namespace {
+
+// Why a TLS handshake failed, for the access log.
+std::string handshake_failure(const boost::system::error_code& ec, bool timed_out) {
+  if (timed_out) return "not completed within tls_handshake_timeout_sec";
+  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset) {
+    return "the client closed the connection";
+  }
+  return ec.message();
+}
+
+}  // namespace
 
 std::string limit_message(size_limit which, std::uint64_t limit) {
   switch (which) {
@@ -353,7 +373,11 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
     conn->deadline = st.now + std::chrono::seconds(options_.limits.tls_handshake_timeout_sec);
     auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::server, use_tuple);
     if (hec) {
-      co_await answer_plaintext(*conn, hec);
+      const std::string remote = conn->remote();
+      if (!co_await answer_plaintext(*conn, hec, remote) && options_.on_refusal) {
+        const std::string reason = "TLS handshake failed: " + handshake_failure(hec, conn->timed_out);
+        options_.on_refusal(refusal_event{0, reason, remote, {}});
+      }
       metrics_.tls_handshake_failures.add();  // plaintext on the TLS port, old protocol, timeout, ...
     } else if (!stopping_) {
       bool server_closes = false;
@@ -385,13 +409,15 @@ asio::awaitable<void> server::session(std::size_t index, std::shared_ptr<connect
 // After a failed handshake: if the client spoke plain HTTP to the TLS port (OpenSSL recognises a request line
 // where the first TLS record should be: SSL_R_HTTP_REQUEST), it gets a 400 that says so, as nginx does,
 // rather than a silently closed socket. Nothing was encrypted, so the answer goes out in the clear.
-asio::awaitable<void> server::answer_plaintext(connection& conn, const boost::system::error_code& handshake_error) {
+asio::awaitable<bool> server::answer_plaintext(connection& conn, const boost::system::error_code& handshake_error,
+                                               std::string_view remote) {
   if (handshake_error.category() != asio::error::get_ssl_category() ||
       ERR_GET_REASON(static_cast<unsigned long>(handshake_error.value())) != SSL_R_HTTP_REQUEST) {
-    co_return;
+    co_return false;
   }
-  const std::string out = refusal(400, "this port speaks HTTPS: send the request to https://");
+  const std::string out = refusal(400, "this port speaks HTTPS: send the request to https://", remote);
   co_await asio::async_write(conn.socket(), asio::buffer(out), use_tuple);
+  co_return true;
 }
 
 void server::forget_connection(std::size_t index) {
@@ -406,7 +432,8 @@ asio::awaitable<void> server::serve_h2(connection& conn, Stream& stream, std::st
   conn.deadline = steady::time_point::max();
   if (stopping_) conn.h2_ctl.shutdown();
   const std::string remote = conn.remote();
-  co_await run_h2(stream, already_read, handler_, h2_limits::from(options_.limits), remote, &conn.h2_ctl, &metrics_);
+  co_await run_h2(stream, already_read, handler_, h2_limits::from(options_.limits), remote, &conn.h2_ctl, &metrics_,
+                  options_.on_refusal ? &options_.on_refusal : nullptr);
 }
 
 template <class Stream>
@@ -521,14 +548,17 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
       metrics_.http_errors.add();
       const auto& lim = options_.limits;
       std::string rejection;
-      if (pec == bhttp::error::header_limit && in.too_many_fields) {
-        rejection = refusal(431, limit_message(size_limit::header_fields, lim.max_header_count));
+      if (in.fault != framing_fault::none) {
+        const auto [status, message] = framing_refusal(in.fault);
+        rejection = refusal(status, message, remote);
+      } else if (pec == bhttp::error::header_limit && in.too_many_fields) {
+        rejection = refusal(431, limit_message(size_limit::header_fields, lim.max_header_count), remote);
       } else if (pec == bhttp::error::header_limit) {
-        rejection = refusal(431, limit_message(size_limit::header_bytes, lim.max_header_bytes));
+        rejection = refusal(431, limit_message(size_limit::header_bytes, lim.max_header_bytes), remote);
       } else if (pec == bhttp::error::body_limit) {
-        rejection = refusal(413, limit_message(size_limit::body_bytes, lim.max_body_bytes));
+        rejection = refusal(413, limit_message(size_limit::body_bytes, lim.max_body_bytes), remote);
       } else {
-        rejection = refusal(400, "malformed HTTP request: " + pec.message());
+        rejection = refusal(400, "malformed HTTP request: " + pec.message(), remote);
       }
       conn.deadline = st.now + request_timeout;
       conn.timed_out = false;

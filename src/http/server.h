@@ -53,14 +53,26 @@ using handler = std::function<boost::asio::awaitable<reply>(const request&)>;
 using quick_handler = std::function<bool(const request&, reply& out)>;
 
 // Bodies of the answers the transport gives itself, before or instead of the handler, in the API's error
-// shape without a request id; HTTP/1.1 and HTTP/2 say the same. A refused request (too large, malformed,
-// plain HTTP on the TLS port) gets 70001 with `message`; a handler that failed, 101001.
-std::string refusal_body(std::string_view message);
+// shape; HTTP/1.1 and HTTP/2 say the same. A refused request (too large, malformed, plain HTTP on the TLS
+// port) gets 70001 with `message` and its own request id (also sent as X-Request-Id and logged); a handler
+// that failed, 101001.
+std::string refusal_body(std::string_view message, std::string_view request_id);
 inline constexpr std::string_view internal_error_body = R"({"errorCode":101001,"errorMessage":"internal error"})";
 
 // Why a request broke a size limit of [limits], for its 413 (body) or 431 (header) answer.
 enum class size_limit : std::uint8_t { body_bytes, header_bytes, header_fields };
 std::string limit_message(size_limit which, std::uint64_t limit);
+
+// What the transport refused before any handler ran, for the access log (SPEC 6): a request answered 400,
+// 413, 431 or 501 and closed, or a TLS handshake that failed (status 0, no request id). Views valid during
+// the call only. Called on an I/O thread: must be quick (the access log queues the line).
+struct refusal_event {
+  unsigned status = 0;
+  std::string_view reason;
+  std::string_view remote;
+  std::string_view request_id;
+};
+using refusal_sink = std::function<void(const refusal_event&)>;
 
 struct server_options {
   std::string host = "127.0.0.1";
@@ -71,6 +83,7 @@ struct server_options {
   bool batch_scheduling = false;
   http_limits limits;
   std::optional<tls_config> tls;  // HTTPS when set
+  refusal_sink on_refusal;        // optional
 };
 
 class server {
@@ -112,7 +125,10 @@ class server {
   template <class Stream>
   boost::asio::awaitable<void> serve_h2(connection& conn, Stream& stream, std::string_view already_read);
   void start_session(std::size_t index, boost::asio::ip::tcp::socket sock);
-  boost::asio::awaitable<void> answer_plaintext(connection& conn, const boost::system::error_code& handshake_error);
+  // Answers a plain HTTP request sent to the TLS port (true), or does nothing for other handshake failures.
+  boost::asio::awaitable<bool> answer_plaintext(connection& conn, const boost::system::error_code& handshake_error,
+                                                std::string_view remote);
+  std::string refusal(unsigned status, std::string_view message, std::string_view remote);
   // A connection placed on thread `index` is gone (closed, or its hand-over failed): the counts drop.
   void forget_connection(std::size_t index);
   std::shared_ptr<boost::asio::ssl::context> current_tls_context() const;

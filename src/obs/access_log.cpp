@@ -1,5 +1,6 @@
 #include "obs/access_log.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -30,22 +31,36 @@ access_log::~access_log() {
   if (owns_) std::fclose(out_);
 }
 
-void access_log::write(const access_entry& e) {
-  if (!out_) return;
+void access_log::append_timestamp(std::string& line) {
   using namespace std::chrono;
-  auto now = system_clock::now();
-  auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count();
-  std::string line;
-  line.reserve(256);
+  const auto ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
   char ts[40];
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  const auto secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  std::size_t n = std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  const std::size_t n = std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
   std::snprintf(ts + n, sizeof ts - n, ".%03dZ", static_cast<int>(ms % 1000));
   line += "{\"ts\":\"";
   line += ts;
-  line += "\",\"requestId\":";
+  line += '"';
+}
+
+void access_log::append_line(const std::string& line) {
+  bool wake = false;
+  {
+    std::lock_guard lk(mu_);
+    buffer_ += line;
+    wake = buffer_.size() > 256 * 1024;
+  }
+  if (wake) cv_.notify_one();
+}
+
+void access_log::write(const access_entry& e) {
+  if (!out_) return;
+  std::string line;
+  line.reserve(256);
+  append_timestamp(line);
+  line += ",\"requestId\":";
   append_json_string(line, e.request_id);
   line += ",\"api\":";
   append_json_string(line, e.api);
@@ -62,13 +77,53 @@ void access_log::write(const access_entry& e) {
   line += ",\"remote\":";
   append_json_string(line, e.remote);
   line += "}\n";
-  bool wake = false;
+  append_line(line);
+}
+
+void access_log::write_refusal(const refusal_entry& e) {
+  if (!out_) return;
+  std::uint64_t not_logged = 0;
   {
     std::lock_guard lk(mu_);
-    buffer_ += line;
-    wake = buffer_.size() > 256 * 1024;
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    if (refusal_refill_ns_ != 0) {
+      refusal_tokens_ = std::min(refusal_burst, refusal_tokens_ + static_cast<double>(now - refusal_refill_ns_) *
+                                                                      refusal_lines_per_second / 1e9);
+    }
+    refusal_refill_ns_ = now;
+    if (refusal_tokens_ < 1) {
+      ++refusals_not_logged_;
+      return;
+    }
+    refusal_tokens_ -= 1;
+    not_logged = refusals_not_logged_;
+    refusals_not_logged_ = 0;
   }
-  if (wake) cv_.notify_one();
+  std::string line;
+  line.reserve(256);
+  append_timestamp(line);
+  if (!e.request_id.empty()) {
+    line += ",\"requestId\":";
+    append_json_string(line, e.request_id);
+  }
+  if (e.status != 0) {
+    line += ",\"api\":\"http\",\"errorCode\":70001,\"status\":";
+    line += std::to_string(e.status);
+  } else {
+    line += ",\"api\":\"tls\"";
+  }
+  line += ",\"remote\":";
+  append_json_string(line, e.remote);
+  line += ",\"refused\":";
+  append_json_string(line, e.reason);
+  if (not_logged != 0) {
+    line += ",\"notLogged\":";
+    line += std::to_string(not_logged);
+  }
+  line += "}\n";
+  append_line(line);
 }
 
 void access_log::flush() {

@@ -43,4 +43,25 @@ bool valid_user_id(std::string_view s) noexcept {
   return true;
 }
 
+bool valid_event_id(std::string_view s) noexcept { return !s.empty() && s.size() <= max_event_id_bytes; }
+
+namespace {
+// TRTC's string-room alphabet: letters, digits, space and !#$%&()+-:;<=.>?@[]^_{}|~,
+constexpr std::array<bool, 256> room_alphabet = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = t[static_cast<std::size_t>(c - 'a' + 'A')] = true;
+  for (char c : std::string_view(" !#$%&()+-:;<=.>?@[]^_{}|~,")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+}  // namespace
+
+bool valid_room_id(std::string_view s) noexcept {
+  if (s.empty() || s.size() > max_room_id_bytes) return false;
+  for (unsigned char c : s) {
+    if (!room_alphabet[c]) return false;
+  }
+  return true;
+}
+
 }  // namespace callrec

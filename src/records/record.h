@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "records/fields.h"
+
 namespace callrec {
 
 enum class media_type : std::uint8_t { audio = 0, video = 1 };
@@ -46,10 +48,5 @@ struct call_record {
   bool operator==(const call_record&) const = default;
 };
 
-// Validation of identifiers shared by every layer.
-inline constexpr std::size_t max_call_id_bytes = 64;
-inline constexpr std::size_t max_user_id_bytes = 32;
-bool valid_call_id(std::string_view s) noexcept;  // 1..64 bytes, no control characters
-bool valid_user_id(std::string_view s) noexcept;  // 1..32 bytes of printable ASCII except space
 
 }  // namespace callrec

@@ -151,6 +151,20 @@ std::optional<std::string_view> plain_call_id_body(std::string_view body) noexce
   return id;
 }
 
+result<std::string> parse_room_id(const boost::json::value& v) {
+  if (v.is_string()) {
+    std::string room(v.get_string());
+    if (!valid_room_id(room)) return make_error(errc::invalid_param, must_be("roomId", rule::room_id));
+    return room;
+  }
+  if (v.is_number()) {
+    const auto n = json_integer(v);
+    if (!n || !valid_room_number(*n)) return make_error(errc::invalid_param, must_be("roomId", rule::room_id));
+    return std::to_string(*n);  // numeric rooms as decimal text
+  }
+  return make_error(errc::bad_body, "roomId must be a string or an integer");
+}
+
 std::optional<std::int64_t> json_integer(const boost::json::value& v) {
   if (v.is_int64()) return v.get_int64();
   if (v.is_uint64()) {
@@ -245,11 +259,14 @@ result<filter_request> parse_filter_request(const boost::json::object& body, std
     if (!f.media) return invalid("mediaType", "must be audio or video");
   }
   if (auto r = get_string("userId", f.user_id); !r) return r.error();
-  if (f.user_id && !valid_user_id(*f.user_id)) return invalid("userId", "must be 1..32 printable ASCII characters");
+  if (f.user_id && !valid_user_id(*f.user_id)) return make_error(errc::invalid_param, must_be("userId", rule::user_id));
   if (auto r = get_string("caller", f.caller); !r) return r.error();
-  if (f.caller && !valid_user_id(*f.caller)) return invalid("caller", "must be 1..32 printable ASCII characters");
-  if (auto r = get_string("roomId", f.room_id); !r) return r.error();
-  if (f.room_id && f.room_id->size() > 128) return invalid("roomId", "must be at most 128 bytes");
+  if (f.caller && !valid_user_id(*f.caller)) return make_error(errc::invalid_param, must_be("caller", rule::user_id));
+  if (auto it = body.find("roomId"); it != body.end() && !it->value().is_null()) {
+    auto room = parse_room_id(it->value());
+    if (!room) return std::move(room).error();
+    f.room_id = std::move(*room);
+  }
   s.reset();
   if (auto r = get_string("order", s); !r) return r.error();
   if (s) {

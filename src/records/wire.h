@@ -67,6 +67,10 @@ std::optional<std::string_view> plain_call_id_body(std::string_view body) noexce
 std::string encode_cursor(const record_cursor& c);
 std::optional<record_cursor> decode_cursor(std::string_view s);
 
+// A roomId as a request gives it (SPEC 4): a string of TRTC's string-room alphabet, or a number 1..4294967294
+// kept as its decimal text. Wrong JSON type: bad_body; out of the rule: invalid_param, with the rule's words.
+result<std::string> parse_room_id(const boost::json::value& v);
+
 // Reads an integral JSON number (int64, uint64 or a double with an integral value).
 std::optional<std::int64_t> json_integer(const boost::json::value& v);
 

@@ -175,6 +175,79 @@ TEST_F(events_test, malformed_events_are_refused_with_their_reason) {
   EXPECT_EQ(report(many).code(), 70001);
 }
 
+// Issue 11, defect 4: eventId idempotency is per call and acting user (SPEC 5). A participant who sends
+// another's eventId first does not turn that participant's real event into a silent duplicate.
+TEST_F(events_test, an_event_id_is_scoped_to_the_call_and_the_acting_user) {
+  ASSERT_EQ(report({ev("e1", "start_call", {{"callees", json::array{"bob", "carol"}}, {"eventId", "shared"}})},
+                   "alice")
+                .code(),
+            0);
+  auto first = report({ev("e1", "accept_call", {{"eventId", "shared"}})}, "bob");
+  EXPECT_EQ(first.data().at("applied").as_int64(), 1) << first.body;
+  auto carol = report({ev("e1", "accept_call", {{"eventId", "shared"}})}, "carol");
+  EXPECT_EQ(carol.data().at("applied").as_int64(), 1) << carol.body;
+  auto retry = report({ev("e1", "accept_call", {{"eventId", "shared"}})}, "carol");
+  EXPECT_EQ(retry.data().at("duplicates").as_int64(), 1) << "carol's own retry is the duplicate";
+  ASSERT_EQ(report({ev("e1", "hangup", {{"userId", "alice"}}), ev("e1", "hangup", {{"userId", "bob"}}),
+                    ev("e1", "hangup", {{"userId", "carol"}})})
+                .code(),
+            0);
+  auto rec = get_record("e1");
+  ASSERT_EQ(rec.code(), 0) << rec.body;
+  EXPECT_EQ(rec.data().at("callResult").as_string(), "normal_end");
+}
+
+// Issue 11, defect 5: one rule per field (SPEC 4 and 5), and each limit named the same way wherever it is
+// enforced: by the events parser, the call state machine and the filter.
+TEST_F(events_test, field_limits_follow_the_spec_and_name_the_same_rule) {
+  const std::string room_rule = "roomId must be " + std::string(rule::room_id);
+  auto start = [&](const std::string& call, json::object extra) {
+    extra["userId"] = "alice";
+    if (!extra.contains("callees")) extra["callees"] = json::array{"bob"};
+    return report({ev(call, "start_call", std::move(extra))});
+  };
+  auto refused_with = [&](const http_answer& a, const std::string& text) {
+    EXPECT_EQ(a.code(), 70001) << a.body;
+    EXPECT_NE(a.message().find(text), std::string::npos) << a.message();
+  };
+  // roomId: a number 1..4294967294, or 1..64 bytes of TRTC's string-room alphabet.
+  refused_with(start("l1", {{"roomId", std::string(65, 'r')}}), room_rule);
+  refused_with(start("l1", {{"roomId", "a\nb"}}), room_rule);
+  refused_with(start("l1", {{"roomId", "caf\xc3\xa9"}}), room_rule);
+  refused_with(start("l1", {{"roomId", "\xe2\x80\xa8"}}), room_rule);  // U+2028
+  refused_with(start("l1", {{"roomId", "'quoted'"}}), room_rule);
+  refused_with(start("l1", {{"roomId", ""}}), room_rule);
+  refused_with(start("l1", {{"roomId", 0}}), room_rule);
+  refused_with(start("l1", {{"roomId", 4294967295LL}}), room_rule);
+  EXPECT_EQ(start("l2", {{"roomId", std::string(64, 'r')}}).code(), 0);
+  EXPECT_EQ(start("l3", {{"roomId", "Room 7 !#$%&()+-:;<=.>?@[]^_{}|~,"}}).code(), 0);
+  EXPECT_EQ(start("l4", {{"roomId", 4294967294LL}}).code(), 0);
+  auto filter = cli.post(api_target("records/get_records_by_filter"),
+                         "{\"startTimestamp\":1,\"roomId\":\"" + std::string(65, 'r') + "\"}");
+  refused_with(filter, room_rule);
+  EXPECT_EQ(cli.post(api_target("records/get_records_by_filter"), "{\"startTimestamp\":1,\"roomId\":4294967294}").code(),
+            0);
+
+  // callees: at most 100 per call, start_call and invite_user together, with the same words each time.
+  json::array many;
+  for (int i = 0; i < 101; ++i) many.push_back(json::value("u" + std::to_string(i)));
+  refused_with(start("l5", {{"callees", many}}), std::string(rule::callees));
+  many.pop_back();
+  ASSERT_EQ(start("l6", {{"callees", many}}).code(), 0);
+  auto invite = report({ev("l6", "invite_user", {{"userId", "alice"}, {"callees", json::array{"u100"}}})});
+  refused_with(invite, std::string(rule::callees));
+  auto join = report({ev("l6", "join_in_group_call", {{"userId", "late"}})});
+  refused_with(join, std::string(rule::callees));
+
+  // eventId: 1..64 bytes; callId: 1..64 bytes.
+  refused_with(start("l7", {{"eventId", std::string(65, 'e')}}), "eventId must be " + std::string(rule::event_id));
+  refused_with(start("l7", {{"eventId", ""}}), "eventId must be " + std::string(rule::event_id));
+  EXPECT_EQ(start("l8", {{"eventId", std::string(64, 'e')}}).code(), 0);
+  refused_with(start(std::string(65, 'c'), {}), "callId must be " + std::string(rule::call_id));
+  auto lookup = cli.post(api_target("records/get_record_by_callId"), "{\"callId\":\"" + std::string(65, 'c') + "\"}");
+  refused_with(lookup, "callId must be " + std::string(rule::call_id));
+}
+
 }  // namespace
 }  // namespace callrec::testing
 

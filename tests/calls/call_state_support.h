@@ -94,9 +94,10 @@ inline void expect_invariants(const call_state& s, const call_settings& settings
   EXPECT_EQ(s.members[0].user_id, s.caller);
   EXPECT_LE(s.members.size() - 1, max_callees);
   EXPECT_LE(s.event_ids.size(), max_event_ids);
-  std::vector<std::string> ids = s.event_ids;
+  std::vector<std::pair<std::string, std::string>> ids;
+  for (const auto& e : s.event_ids) ids.emplace_back(e.user_id, e.event_id);
   std::sort(ids.begin(), ids.end());
-  EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end()) << "an event id is remembered twice";
+  EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end()) << "an event id is remembered twice for a user";
   EXPECT_GE(s.clock_ms, s.start_ms);
   if (s.accept_ms != 0) {
     EXPECT_GE(s.accept_ms, s.start_ms);

@@ -153,8 +153,8 @@ TEST(call_state_events, event_ids_are_capped_and_the_oldest_forgotten) {
     ASSERT_EQ(o.status, event_status::applied) << i;
   }
   ASSERT_EQ(s.event_ids.size(), max_event_ids);
-  EXPECT_EQ(s.event_ids.front(), "h100");
-  EXPECT_EQ(s.event_ids.back(), "h" + std::to_string(n - 1));
+  EXPECT_EQ(s.event_ids.front(), (applied_event_id{"alice", "h100"}));
+  EXPECT_EQ(s.event_ids.back(), (applied_event_id{"alice", "h" + std::to_string(n - 1)}));
   EXPECT_EQ(apply(s, ev(heartbeat, "alice", at(5000)).id("h" + std::to_string(n - 1)), no_heartbeat).status,
             event_status::duplicate);
   EXPECT_EQ(apply(s, ev(heartbeat, "alice", at(5000)).id("h0"), no_heartbeat).status, event_status::applied);
@@ -166,7 +166,49 @@ TEST(call_state_events, refused_events_are_not_remembered) {
   EXPECT_EQ(apply(s, ev(accept_call, "mallory", at(1)).by_admin().id("x")).status, event_status::refused);
   EXPECT_TRUE(s.event_ids.empty());
   EXPECT_EQ(apply(s, ev(accept_call, "bob", at(1)).id("x")).status, event_status::applied);
-  EXPECT_EQ(s.event_ids, std::vector<std::string>{"x"});
+  EXPECT_EQ(s.event_ids, (std::vector<applied_event_id>{{"bob", "x"}}));
+}
+
+// SPEC 5: an eventId is a duplicate for the call and the acting user. Another participant who sends the same
+// id first does not make this user's event a duplicate.
+TEST(call_state_events, an_event_id_is_scoped_to_the_acting_user) {
+  call_state s = started({"bob", "carol"});
+  ASSERT_EQ(apply(s, ev(accept_call, "bob", at(1)).id("e1")).status, event_status::applied);
+  EXPECT_EQ(apply(s, ev(accept_call, "carol", at(2)).id("e1")).status, event_status::applied);
+  EXPECT_EQ(s.members[2].status, member_status::connected) << "carol's accept was applied, not a duplicate";
+  EXPECT_EQ(apply(s, ev(hangup, "carol", at(3)).id("e1")).status, event_status::duplicate) << "carol's retry";
+  EXPECT_EQ(apply(s, ev(hangup, "bob", at(3)).id("e1")).status, event_status::duplicate) << "bob's retry";
+  EXPECT_EQ(s.event_ids, (std::vector<applied_event_id>{{"bob", "e1"}, {"carol", "e1"}}));
+  expect_round_trip(s);
+}
+
+// A call state written before the scope changed (format 1) kept its ids without users: they still match any
+// user, so a retry of such an event stays a duplicate, and the state is written back with them unchanged.
+TEST(call_state_codec, reads_format_1_event_ids_as_any_users) {
+  call_state s = started({"bob"});
+  ASSERT_EQ(apply(s, ev(accept_call, "bob", at(1))).status, event_status::applied);
+  std::string v1 = encode(s);
+  const auto version = v1.find("\"v\":2");
+  ASSERT_NE(version, std::string::npos);
+  v1.replace(version, 5, "\"v\":1");
+  const auto eids = v1.find("\"eids\":[]");
+  ASSERT_NE(eids, std::string::npos);
+  v1.replace(eids, 9, "\"eids\":[\"old-1\",\"" + std::string(128, 'x') + "\"]");
+  auto decoded = decode(v1);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  call_state old = *decoded;
+  EXPECT_EQ(old.event_ids, (std::vector<applied_event_id>{{"", "old-1"}, {"", std::string(128, 'x')}}));
+  EXPECT_EQ(apply(old, ev(hangup, "alice", at(2)).id("old-1")).status, event_status::duplicate);
+  EXPECT_EQ(apply(old, ev(hangup, "bob", at(2)).id("old-1")).status, event_status::duplicate);
+  expect_round_trip(old);
+  ASSERT_EQ(apply(old, ev(heartbeat, "bob", at(3)).id("new-1")).status, event_status::applied);
+  auto again = decode(encode(old));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->event_ids.back(), (applied_event_id{"bob", "new-1"}));
+  // A format 1 state with a format 2 entry is corrupt.
+  std::string mixed = v1;
+  mixed.replace(mixed.find("\"old-1\""), 7, "[\"bob\",\"old-1\"]");
+  EXPECT_FALSE(decode(mixed).has_value());
 }
 
 TEST(call_state_events, an_event_for_another_call_is_refused) {
@@ -257,7 +299,7 @@ TEST(call_state_codec, a_patched_field_that_stays_valid_decodes) {
 
 TEST(call_state_codec, encoding_is_compact_and_versioned) {
   const std::string bytes = valid_encoding();
-  EXPECT_EQ(bytes.rfind("{\"v\":1,", 0), 0u) << bytes;
+  EXPECT_EQ(bytes.rfind("{\"v\":2,", 0), 0u) << bytes;
   EXPECT_EQ(bytes.find(' '), std::string::npos);
   EXPECT_TRUE(decode(bytes).has_value());
 }
@@ -281,9 +323,10 @@ TEST(call_state_codec, refuses_garbage) {
       "\xff\xfe\x00",
       good.substr(0, good.size() - 1),
       good + "x",
-      replaced(good, "\"v\":1", "\"v\":2"),
-      replaced(good, "\"v\":1", "\"v\":\"1\""),
-      replaced(good, "\"v\":1", "\"w\":1"),
+      replaced(good, "\"v\":2", "\"v\":3"),
+      replaced(good, "\"v\":2", "\"v\":0"),
+      replaced(good, "\"v\":2", "\"v\":\"2\""),
+      replaced(good, "\"v\":2", "\"w\":2"),
       replaced(good, "\"media\":0", "\"media\":2"),
       replaced(good, "\"media\":0", "\"media\":-1"),
       replaced(good, "\"type\":1", "\"type\":7"),
@@ -311,10 +354,17 @@ TEST(call_state_codec, refuses_garbage) {
       replaced(good, ",true]", ",1]"),
       replaced(good, "\"members\":[", "\"members\":[1,"),
       replaced(good, "\"members\":[", "\"members\":{},\"y\":["),
-      replaced(good, "\"eids\":[\"e1\"]", "\"eids\":[\"\"]"),
-      replaced(good, "\"eids\":[\"e1\"]", "\"eids\":[1]"),
-      replaced(good, "\"eids\":[\"e1\"]", "\"eids\":\"e1\""),
-      replaced(good, "\"eids\":[\"e1\"]", "\"eids\":[\"e1\"],\"extra\":1"),
+      replaced(good, "\"eids\":[[\"bob\",\"e1\"]]", "\"eids\":[\"\"]"),
+      replaced(good, "\"eids\":[[\"bob\",\"e1\"]]", "\"eids\":[1]"),
+      replaced(good, "\"eids\":[[\"bob\",\"e1\"]]", "\"eids\":\"e1\""),
+      replaced(good, "\"eids\":[[\"bob\",\"e1\"]]", "\"eids\":[[\"bob\",\"e1\"]],\"extra\":1"),
+      replaced(good, "\"eids\":[[\"bob\",\"e1\"]]", "\"eids\":[[\"bob\",\"\"]]"),
+      replaced(good, "\"eids\":[[\"bob\",\"e1\"]]", "\"eids\":[[\"\",\"e1\"]]"),
+      replaced(good, "\"eids\":[[\"bob\",\"e1\"]]", "\"eids\":[[\"b b\",\"e1\"]]"),
+      replaced(good, "\"eids\":[[\"bob\",\"e1\"]]", "\"eids\":[[\"bob\",\"e1\",1]]"),
+      replaced(good, "\"eids\":[[\"bob\",\"e1\"]]", "\"eids\":[[\"bob\"]]"),
+      replaced(good, "\"eids\":[[\"bob\",\"e1\"]]", "\"eids\":[[\"bob\",\"" + std::string(65, 'x') + "\"]]"),
+      replaced(good, "\"eids\":[[\"bob\",\"e1\"]]", "\"eids\":[\"" + std::string(129, 'x') + "\"]"),
       std::string(100000, '['),
       with(good, "start", json::value(0)),
       with(good, "start", json::value(-1)),
@@ -346,7 +396,7 @@ TEST(call_state_codec, refuses_too_many_members_and_event_ids) {
   for (std::size_t i = 0; i < max_callees; ++i) s.members.push_back(member{"u" + std::to_string(i)});
   EXPECT_FALSE(decode(encode(s)).has_value());
   s = started({"bob"});
-  for (std::size_t i = 0; i <= max_event_ids; ++i) s.event_ids.push_back("e" + std::to_string(i));
+  for (std::size_t i = 0; i <= max_event_ids; ++i) s.event_ids.push_back({"alice", "e" + std::to_string(i)});
   EXPECT_FALSE(decode(encode(s)).has_value());
   s.event_ids.pop_back();
   EXPECT_TRUE(decode(encode(s)).has_value());

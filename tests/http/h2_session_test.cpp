@@ -271,7 +271,10 @@ TEST(H2Session, OversizedBodyIs413WhileOtherStreamsSucceed) {
       c.run_until([&] { return c.complete(big) && c.complete(announced) && c.complete(ok1) && c.complete(ok2); }));
   for (auto id : {big, announced}) {
     EXPECT_EQ(c.streams[id].status, 413);
-    EXPECT_EQ(c.streams[id].body, R"({"errorCode":70001,"errorMessage":"request body exceeds 1000 bytes"})");
+    const auto& rid = c.streams[id].headers["x-request-id"];
+    EXPECT_EQ(rid.size(), 32u) << "a refusal has a request id of its own";
+    EXPECT_EQ(c.streams[id].body,
+              R"({"errorCode":70001,"errorMessage":"request body exceeds 1000 bytes","requestId":")" + rid + "\"}");
     EXPECT_EQ(c.streams[id].headers["content-type"], "application/json");
   }
   EXPECT_EQ(c.streams[ok1].status, 200);

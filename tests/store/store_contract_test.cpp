@@ -671,7 +671,7 @@ TEST_P(store_contract, updates_of_one_call_apply_in_order) {
         [i](std::vector<call_slot>& slots) {
           if (!slots[0].state) return;
           if (slots[0].state->event_ids.size() != static_cast<std::size_t>(i)) return;  // out of order: no change
-          slots[0].state->event_ids.push_back("e" + std::to_string(i));
+          slots[0].state->event_ids.push_back({"alice", "e" + std::to_string(i)});
           slots[0].changed = true;
         },
         latch.make());
@@ -682,7 +682,7 @@ TEST_P(store_contract, updates_of_one_call_apply_in_order) {
   ASSERT_TRUE(update(app1, {"seq"}, [&](std::vector<call_slot>& slots) {
     ASSERT_TRUE(slots[0].state);
     ASSERT_EQ(slots[0].state->event_ids.size(), static_cast<std::size_t>(n));
-    EXPECT_EQ(slots[0].state->event_ids.back(), "e" + std::to_string(n - 1));
+    EXPECT_EQ(slots[0].state->event_ids.back().event_id, "e" + std::to_string(n - 1));
   }));
 }
 

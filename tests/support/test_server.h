@@ -193,10 +193,12 @@ class client {
       req.prepare_payload();
       boost::system::error_code ec;
       stream_.expires_after(std::chrono::seconds(30));
-      bhttp::response<bhttp::string_body> res;
+      bhttp::response_parser<bhttp::string_body> parser;
+      parser.body_limit(64 * 1024 * 1024);
+      parser.skip(verb == bhttp::verb::head);  // the answer to HEAD has a Content-Length but no body
       auto exchange = [&](auto& s) {
         bhttp::write(s, req, ec);
-        if (!ec) bhttp::read(s, buffer_, res, ec);
+        if (!ec) bhttp::read(s, buffer_, parser, ec);
       };
       if (tls_) {
         tls_->next_layer().expires_after(std::chrono::seconds(30));
@@ -208,6 +210,7 @@ class client {
         disconnect();
         continue;
       }
+      auto& res = parser.get();
       if (!res.keep_alive()) disconnect();
       http_answer a;
       a.status = res.result_int();
