@@ -6,6 +6,7 @@
 //   proxy reads as a body is never read here as a second request. The head is read independently of both
 //   parsers, line by line.
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <string_view>
 
@@ -38,8 +39,16 @@ void check_framing(std::string_view bytes, std::size_t consumed, int version) {
     const std::string_view name = line.substr(0, colon);
     if (boost::beast::iequals(name, "host")) ++hosts;
     if (boost::beast::iequals(name, "transfer-encoding")) {
-      ++codings;
-      chunked_only = chunked_only && boost::beast::iequals(trimmed(line.substr(colon + 1)), "chunked");
+      // A list (RFC 9110 5.6.1): empty elements do not count; "chunked," is one coding.
+      std::string_view list = line.substr(colon + 1);
+      for (std::size_t from = 0; from <= list.size();) {
+        const std::size_t comma = std::min(list.find(',', from), list.size());
+        const std::string_view item = trimmed(list.substr(from, comma - from));
+        from = comma + 1;
+        if (item.empty()) continue;
+        ++codings;
+        chunked_only = chunked_only && boost::beast::iequals(item, "chunked");
+      }
     }
   }
   if (hosts > 1 || (version == 11 && hosts == 0)) __builtin_trap();
