@@ -1,12 +1,9 @@
 // Store benchmark: loads N records (default 1M, over one day, a realistic mix) through update_calls groups,
-// then prints get_record (as a record and as JSON) and find_records latencies and the RSS. A plain program
-// that prints figures.
+// then prints get_record (the stored record and its JSON) and find_records latencies and the RSS, through the
+// store ports alone (no HTTP). A plain program that prints figures.
 //
-// Build (from the repository root, after building the store's libraries in build-store):
-//   g++ -std=c++20 -O2 -Isrc bench/bench_store.cpp build-store/libcallrec_store.a build-store/libcallrec_calls.a
-//       build-store/libcallrec_records.a build-store/libcallrec_core.a -lsqlite3 -lboost_json -lpthread
-//       -o build-store/bench_store
-// Run: build-store/bench_store [--records N] [--dir DIR] [--fsync] [--in-flight K] [--keep]
+// Build: cmake --build build/release --target bench_store
+// Run: build/release/bench/bench_store [--records N] [--dir DIR] [--fsync] [--in-flight K] [--keep]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -25,6 +22,12 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include "records/wire.h"
 #include "store/store.h"
 
 using namespace callrec;
@@ -153,15 +156,44 @@ class in_flight {
   std::size_t n_ = 0, max_;
 };
 
-template <class F>
-void measure(const char* name, int iterations, F&& query) {
-  latencies lat;
-  std::uint64_t total = 0;
-  for (int i = 0; i < iterations; ++i) {
-    auto t = steady::now();
-    total += query(i);
-    lat.add(steady::now() - t);
+// The store's coroutines run on this thread, as on an I/O thread of the server.
+class runner {
+ public:
+  runner() : guard_(boost::asio::make_work_guard(ctx_)), thread_([this] { ctx_.run(); }) {}
+  ~runner() {
+    guard_.reset();
+    thread_.join();
   }
+  template <class T>
+  T run(boost::asio::awaitable<T> a) {
+    return boost::asio::co_spawn(ctx_, std::move(a), boost::asio::use_future).get();
+  }
+  template <class T, class Then>
+  void spawn(boost::asio::awaitable<T> a, Then then) {
+    boost::asio::co_spawn(ctx_, std::move(a), [then = std::move(then)](std::exception_ptr, T v) { then(std::move(v)); });
+  }
+
+ private:
+  boost::asio::io_context ctx_{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  std::thread thread_;
+};
+
+deadline far() { return steady::now() + std::chrono::seconds(60); }
+
+// Times `iterations` queries, each awaited in turn within one coroutine on the runner's thread.
+template <class F>
+void measure(runner& io, const char* name, int iterations, F query) {
+  latencies lat;
+  std::uint64_t total = io.run([&]() -> boost::asio::awaitable<std::uint64_t> {
+    std::uint64_t sum = 0;
+    for (int i = 0; i < iterations; ++i) {
+      auto t = steady::now();
+      sum += co_await query(i);
+      lat.add(steady::now() - t);
+    }
+    co_return sum;
+  }());
   std::printf("  %-34s p50 %8.1f us   p99 %8.1f us   (avg total %llu)\n", name, lat.pct(50), lat.pct(99),
               static_cast<unsigned long long>(total / static_cast<std::uint64_t>(iterations)));
 }
@@ -190,15 +222,16 @@ int main(int argc, char** argv) {
     }
   }
   std::filesystem::remove_all(dir);
-  store_options opts;
+  store_settings opts;
   opts.url = "sqlite:" + (dir / "bench.db").string();
   opts.fsync_each_commit = fsync;
   auto opened = open_store(opts);
   if (!opened) {
-    std::fprintf(stderr, "open: %s\n", opened.error().message.c_str());
+    std::fprintf(stderr, "open: %s %s\n", opened.error().message.c_str(), opened.error().detail.c_str());
     return 1;
   }
   auto& st = **opened;
+  runner io;
 
   // Load: each update finishes 20 calls (their live state, written by the previous update, is dropped and the
   // record inserted) and starts 20 new live calls: 40 calls touched, 20 records, like ~100 events.
@@ -225,21 +258,22 @@ int main(int argc, char** argv) {
     for (const auto& r : pending) ids.push_back(r.call_id);
     for (const auto& r : next) ids.push_back(r.call_id);
     gate.acquire();
-    st.update_calls(
-        app, std::move(ids),
-        [finishing = std::move(pending), starting = next](std::vector<call_slot>& slots) {
-          for (std::size_t k = 0; k < finishing.size(); ++k) slots[k].finished = finishing[k];
-          for (std::size_t k = 0; k < starting.size(); ++k) {
-            auto& slot = slots[finishing.size() + k];
-            slot.state = make_state(slot.call_id, starting[k]);
-            slot.changed = true;
-            slot.deadline_ms = starting[k].start_ts * 1000 + 30000;
-          }
-        },
-        [&](result<void> r) {
-          if (!r) failures++;
-          gate.release();
-        });
+    io.spawn(st.update_calls(
+                 app, std::move(ids),
+                 [finishing = std::move(pending), starting = next](std::span<call_slot> slots) {
+                   for (std::size_t k = 0; k < finishing.size(); ++k) slots[k].finished = finishing[k];
+                   for (std::size_t k = 0; k < starting.size(); ++k) {
+                     auto& slot = slots[finishing.size() + k];
+                     slot.state = make_state(slot.call_id, starting[k]);
+                     slot.changed = true;
+                     slot.deadline_ms = starting[k].start_ts * 1000 + 30000;
+                   }
+                 },
+                 far()),
+             [&](result<void> r) {
+               if (!r) failures++;
+               gate.release();
+             });
     pending = std::move(next);
     ++updates;
   }
@@ -248,20 +282,21 @@ int main(int argc, char** argv) {
   {
     std::vector<std::string> ids;
     for (const auto& r : pending) ids.push_back(r.call_id);
-    st.update_calls(
-        app, ids,
-        [finishing = pending](std::vector<call_slot>& slots) {
-          for (std::size_t k = 0; k < finishing.size(); ++k) slots[k].finished = finishing[k];
-        },
-        [&](result<void> r) {
-          if (!r) failures++;
-          gate.release();
-        });
+    io.spawn(st.update_calls(
+                 app, ids,
+                 [finishing = pending](std::span<call_slot> slots) {
+                   for (std::size_t k = 0; k < finishing.size(); ++k) slots[k].finished = finishing[k];
+                 },
+                 far()),
+             [&](result<void> r) {
+               if (!r) failures++;
+               gate.release();
+             });
   }
   gate.drain();
   const double load_s = std::chrono::duration<double>(steady::now() - load_start).count();
   const double load_cpu_s = cpu_seconds() - load_cpu;
-  auto stats = st.stats();
+  auto stats = io.run(st.stats());
   std::printf(
       "load: %llu records in %.1f s = %.0f records/s, %.0f update_calls/s (40 calls each), failures %llu, "
       "in flight <= %zu, %s\n",
@@ -283,41 +318,29 @@ int main(int argc, char** argv) {
   if (std::getenv("BENCH_LOAD_ONLY")) return 0;
   std::printf("get_record (1 thread):\n");
   std::mt19937_64 qrng(7);
-  measure("by callId", 50000, [&](int) -> std::uint64_t {
+  measure(io, "by callId", 50000, [&](int) -> boost::asio::awaitable<std::uint64_t> {
     const auto& s = sample[qrng() % sample.size()];
-    auto r = st.get_record(app, s.first);
-    return r && r->has_value() ? 1 : 0;
+    auto r = co_await st.get_record(app, s.first, 0, far());
+    co_return r && r->has_value() ? 1 : 0;
   });
   std::string json;
-  measure("by callId, as JSON (the API's read)", 50000, [&](int) -> std::uint64_t {
+  measure(io, "by callId, as JSON (the API's read)", 50000, [&](int) -> boost::asio::awaitable<std::uint64_t> {
     const auto& s = sample[qrng() % sample.size()];
     json.clear();
-    auto r = st.get_record_json(app, s.first, json);
-    return r && *r ? 1 : 0;
+    auto r = co_await st.get_record(app, s.first, 0, far());
+    if (!r || !*r) co_return 0;
+    append_record_json(json, (*r)->fields());
+    co_return 1;
   });
-  {
-    constexpr int threads = 4, per_thread = 50000;
-    std::vector<std::thread> pool;
-    const auto t = steady::now();
-    for (int k = 0; k < threads; ++k) {
-      pool.emplace_back([&, k] {
-        std::mt19937_64 trng(100 + k);
-        for (int i = 0; i < per_thread; ++i) (void)st.get_record(app, sample[trng() % sample.size()].first);
-      });
-    }
-    for (auto& th : pool) th.join();
-    const double s = std::chrono::duration<double>(steady::now() - t).count();
-    std::printf("  %d threads: %.0f lookups/s\n", threads, threads * per_thread / s);
-  }
 
   std::printf("find_records, page of 100:\n");
-  auto page = [&](record_filter f) -> std::uint64_t {
-    auto p = st.find_records(f);
+  auto page = [&](record_filter f) -> boost::asio::awaitable<std::uint64_t> {
+    auto p = co_await st.find_records(f, far());
     if (!p) {
-      std::fprintf(stderr, "find_records: %s\n", p.error().message.c_str());
-      return 0;
+      std::fprintf(stderr, "find_records: %s %s\n", p.error().message.c_str(), p.error().detail.c_str());
+      co_return 0;
     }
-    return p->total;
+    co_return p->total;
   };
   auto day = [] {
     record_filter f;
@@ -327,29 +350,29 @@ int main(int argc, char** argv) {
     f.limit = 100;
     return f;
   };
-  measure("whole day", 2000, [&](int) { return page(day()); });
-  measure("whole day, descending", 2000, [&](int) {
+  measure(io, "whole day", 2000, [&](int) { return page(day()); });
+  measure(io, "whole day, descending", 2000, [&](int) {
     auto f = day();
     f.descending = true;
     return page(f);
   });
-  measure("3h window (random, unaligned)", 2000, [&](int) {
+  measure(io, "3h window (random, unaligned)", 2000, [&](int) {
     auto f = day();
     f.start_ts = day_start + static_cast<std::int64_t>(qrng() % (21 * 3600));
     f.end_ts = f.start_ts + 3 * 3600;
     return page(f);
   });
-  measure("whole day, callResult=reject", 2000, [&](int) {
+  measure(io, "whole day, callResult=reject", 2000, [&](int) {
     auto f = day();
     f.result = call_result::reject;
     return page(f);
   });
-  measure("whole day, callResult=offline (3%)", 2000, [&](int) {
+  measure(io, "whole day, callResult=offline (3%)", 2000, [&](int) {
     auto f = day();
     f.result = call_result::offline;
     return page(f);
   });
-  measure("3h window, group video", 2000, [&](int) {
+  measure(io, "3h window, group video", 2000, [&](int) {
     auto f = day();
     f.start_ts = day_start + static_cast<std::int64_t>(qrng() % (21 * 3600));
     f.end_ts = f.start_ts + 3 * 3600;
@@ -357,34 +380,34 @@ int main(int argc, char** argv) {
     f.media = media_type::video;
     return page(f);
   });
-  measure("whole day, userId", 2000, [&](int) {
+  measure(io, "whole day, userId", 2000, [&](int) {
     auto f = day();
     f.user_id = user(qrng());
     return page(f);
   });
-  measure("whole day, caller", 2000, [&](int) {
+  measure(io, "whole day, caller", 2000, [&](int) {
     auto f = day();
     f.caller = user(qrng());
     return page(f);
   });
-  measure("deep offset (random page of the day)", 2000, [&](int) {
+  measure(io, "deep offset (random page of the day)", 2000, [&](int) {
     auto f = day();
     f.offset = (qrng() % (n_records / 100)) * 100;
     return page(f);
   });
-  measure("deep offset, callResult=reject", 2000, [&](int) {
+  measure(io, "deep offset, callResult=reject", 2000, [&](int) {
     auto f = day();
     f.result = call_result::reject;
     f.offset = (qrng() % (n_records / 1000)) * 100;  // reject is ~10% of the records
     return page(f);
   });
-  measure("keyset page (random cursor)", 2000, [&](int) {
+  measure(io, "keyset page (random cursor)", 2000, [&](int) {
     auto f = day();
     const auto& s = sample[qrng() % sample.size()];
     f.after = record_cursor{s.second, s.first};
     return page(f);
   });
-  measure("keyset page, descending", 2000, [&](int) {
+  measure(io, "keyset page, descending", 2000, [&](int) {
     auto f = day();
     f.descending = true;
     const auto& s = sample[qrng() % sample.size()];
@@ -399,6 +422,7 @@ int main(int argc, char** argv) {
     std::vector<std::thread> readers;
     for (int k = 0; k < 2; ++k) {
       readers.emplace_back([&, k] {
+        runner reader_io;  // a thread of its own, as another I/O thread
         std::mt19937_64 trng(200 + k);
         latencies mine;
         while (!stop.load()) {
@@ -406,7 +430,7 @@ int main(int argc, char** argv) {
           f.start_ts = day_start + static_cast<std::int64_t>(trng() % (21 * 3600));
           f.end_ts = f.start_ts + 3 * 3600;
           auto t = steady::now();
-          (void)page(f);
+          (void)reader_io.run(page(f));
           mine.add(steady::now() - t);
         }
         std::lock_guard lock(lat_mu);
@@ -422,12 +446,13 @@ int main(int argc, char** argv) {
         ids.push_back(batch.back().call_id);
       }
       gate.acquire();
-      st.update_calls(
-          app, std::move(ids),
-          [batch](std::vector<call_slot>& slots) {
-            for (std::size_t k = 0; k < slots.size(); ++k) slots[k].finished = batch[k];
-          },
-          [&](result<void>) { gate.release(); });
+      io.spawn(st.update_calls(
+                   app, std::move(ids),
+                   [batch](std::span<call_slot> slots) {
+                     for (std::size_t k = 0; k < slots.size(); ++k) slots[k].finished = batch[k];
+                   },
+                   far()),
+               [&](result<void>) { gate.release(); });
     }
     gate.drain();
     const double s = std::chrono::duration<double>(steady::now() - t).count();

@@ -8,7 +8,7 @@
 #include <random>
 #include <sstream>
 
-#include "api/service.h"
+#include "node/node.h"
 #include "auth/usersig.h"
 #include "config/config.h"
 #include "core/clock.h"
@@ -82,9 +82,10 @@ int serve(const std::string& config_path, const std::string& listen, const std::
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   system_clock clk;
-  api::service svc(cfg, clk);
+  node svc(cfg, clk);
   if (auto r = svc.start(); !r) {
-    std::fprintf(stderr, "callrec: %s\n", r.error().message.c_str());
+    std::fprintf(stderr, "callrec: %s%s%s\n", r.error().message.c_str(), r.error().detail.empty() ? "" : ": ",
+                 r.error().detail.c_str());
     return 1;
   }
   const std::string host = cfg.listen_host.find(':') != std::string::npos ? "[" + cfg.listen_host + "]" : cfg.listen_host;

@@ -75,28 +75,26 @@ result<void> check_keys(const toml::table& t, std::string_view path, std::string
     if (!callrec_try_r) return callrec_try_r.error(); \
   } while (0)
 
-result<rate_limits> read_rate_limits(const toml::node& n, std::string_view path, std::string_view source,
-                                     rate_limits limits) {
+result<limits::rates> read_rate_limits(const toml::node& n, std::string_view path, std::string_view source,
+                                       limits::rates rates) {
   const toml::table* t = n.as_table();
   if (!t) return bad(source, path, "must be a table");
-  CALLREC_TRY(check_keys(*t, path, source, {"get_record_by_callId", "get_records_by_filter", "callback", "events"}));
-  auto rd = [&](std::string_view key, double& out) -> result<void> {
-    const toml::node* v = t->get(key);
-    if (!v) return {};
-    std::string full = std::string(path) + "." + std::string(key);
+  for (auto&& [k, v] : *t) {
+    const std::string full = std::string(path) + "." + std::string(k.str());
+    const auto id = limits::find(k.str());
+    if (!id) {
+      std::string known;
+      for (const auto& d : limits::table) known += (known.empty() ? "" : ", ") + std::string(d.name);
+      return bad(source, full, "unknown key (the limits are " + known + ")");
+    }
     std::optional<double> d;
-    if (auto i = v->value_exact<std::int64_t>()) d = static_cast<double>(*i);
-    if (auto f = v->value_exact<double>()) d = *f;
+    if (auto i = v.value_exact<std::int64_t>()) d = static_cast<double>(*i);
+    if (auto f = v.value_exact<double>()) d = *f;
     if (!d) return bad(source, full, "must be a number (requests per second)");
     if (!(*d > 0) || *d > 1e9) return bad(source, full, "must be greater than 0 and at most 1e9");
-    out = *d;
-    return {};
-  };
-  CALLREC_TRY(rd("get_record_by_callId", limits.get_record_by_call_id));
-  CALLREC_TRY(rd("get_records_by_filter", limits.get_records_by_filter));
-  CALLREC_TRY(rd("callback", limits.callback));
-  CALLREC_TRY(rd("events", limits.events));
-  return limits;
+    rates[*id] = *d;
+  }
+  return rates;
 }
 
 result<app_config> read_app(const toml::table& t, std::string_view path, std::string_view source,

@@ -9,23 +9,16 @@
 #include <vector>
 
 #include "core/error.h"
+#include "limits/limits.h"
 
 namespace callrec {
-
-// Requests per second per app and API (events: events per second).
-struct rate_limits {
-  double get_record_by_call_id = 20;
-  double get_records_by_filter = 200;
-  double callback = 10;
-  double events = 2000;
-};
 
 struct app_config {
   std::uint32_t sdkappid = 0;
   std::string secret_key;
   std::vector<std::string> admins{"administrator"};
   bool entitled = true;
-  rate_limits limits;
+  limits::rates limits = limits::default_rates();  // per second, one per limits::table row
   std::int32_t retention_days = 7;
   std::int32_t heartbeat_sec = 60;
 };

@@ -7,12 +7,19 @@
 
 namespace callrec {
 
+// When a request or a job must be answered by: a point of the steady clock (not the wall clock, which may
+// step). Ports take one; a store that cannot answer by then gives errc::timeout.
+using deadline = std::chrono::steady_clock::time_point;
+
 class clock {
  public:
   virtual ~clock() = default;
   // Unix time in milliseconds.
   virtual std::int64_t now_ms() const = 0;
   std::int64_t now_s() const { return now_ms() / 1000; }
+  // The steady clock, for deadlines. Tests that hold the wall clock still let this run: deadlines are real
+  // waits (a store that holds a read answers 101001 when the real 3 s have passed).
+  virtual deadline steady_now() const { return std::chrono::steady_clock::now(); }
 };
 
 class system_clock final : public clock {

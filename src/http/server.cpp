@@ -85,8 +85,8 @@ struct server::per_thread {
   early_reads early;  // whether this thread's plain connections read early after an answer
 };
 
-server::server(server_options options, handler h, obs::metrics& metrics, quick_handler quick)
-    : options_(std::move(options)), handler_(std::move(h)), quick_(std::move(quick)), metrics_(metrics) {
+server::server(server_options options, handler h, obs::metrics& metrics)
+    : options_(std::move(options)), handler_(std::move(h)), metrics_(metrics) {
   std::uint32_t n = options_.threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : options_.threads;
   for (std::uint32_t i = 0; i < n; ++i) {
     // One thread runs each context, and a connection's socket and timers are used on that thread only (an
@@ -575,7 +575,7 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
     bool failed = false;
     conn.deadline = steady::time_point::max();  // the handler keeps its own deadline
     try {
-      if (!quick_ || !quick_(req, rep)) rep = co_await handler_(req);
+      rep = co_await handler_(req);
     } catch (const std::exception&) {
       failed = true;  // a bug: the handler answers every expected failure itself
     }
@@ -593,8 +593,8 @@ asio::awaitable<bool> server::serve_http1(std::size_t index, connection& conn, S
                                            head_only ? asio::const_buffer() : asio::buffer(rep.body)};
     conn.deadline = st.now + request_timeout;  // a reader that stops reading is cut off too
     // The answer waits behind the handlers already queued on this thread (the other requests that arrived
-    // with this one), so the answers of a batch leave together: a client woken for one finds the rest there.
-    // On loopback with the bench's 64 connections that is 7 % more requests a second and a lower p99.
+    // with this one), so the answers of a batch leave together: a client woken for one finds the rest there
+    // (measured in docs/ARCHITECTURE.md).
     co_await asio::post(sock.get_executor(), asio::use_awaitable);
     // A plain socket (non-blocking, see session) takes the answer at once, with no completion hop; whatever
     // the kernel did not take then goes out asynchronously. TLS streams always write asynchronously.

@@ -47,10 +47,9 @@ struct reply {
   http::request_id request_id;  // sent as X-Request-Id when not empty
 };
 
+// Answers a request. HTTP/1.1 awaits it within the connection's coroutine, so an answer that needed no
+// waiting costs no hop to another handler; HTTP/2 runs one per stream.
 using handler = std::function<boost::asio::awaitable<reply>(const request&)>;
-// Optional, tried first on HTTP/1.1: answers a request that needs no waiting (true, with `out` filled) without
-// a coroutine; false leaves the request to the handler.
-using quick_handler = std::function<bool(const request&, reply& out)>;
 
 // Bodies of the answers the transport gives itself, before or instead of the handler, in the API's error
 // shape; HTTP/1.1 and HTTP/2 say the same. A refused request (too large, malformed, plain HTTP on the TLS
@@ -88,7 +87,7 @@ struct server_options {
 
 class server {
  public:
-  server(server_options options, handler h, obs::metrics& metrics, quick_handler quick = {});
+  server(server_options options, handler h, obs::metrics& metrics);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
@@ -135,7 +134,6 @@ class server {
 
   server_options options_;
   handler handler_;
-  quick_handler quick_;
   obs::metrics& metrics_;
   std::uint16_t port_ = 0;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;

@@ -76,6 +76,10 @@ void access_log::write(const access_entry& e) {
   line += lat;
   line += ",\"remote\":";
   append_json_string(line, e.remote);
+  if (!e.detail.empty()) {
+    line += ",\"detail\":";
+    append_json_string(line, e.detail);
+  }
   line += "}\n";
   append_line(line);
 }

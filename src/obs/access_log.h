@@ -22,6 +22,7 @@ struct access_entry {
   double latency_ms = 0;
   unsigned status = 200;
   std::string_view remote;
+  std::string_view detail;  // what went wrong beyond the client's message (a store's own error text); may be empty
 };
 
 // A request or connection the HTTP transport refused before the API saw it (http::refusal_event).

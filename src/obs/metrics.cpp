@@ -1,5 +1,6 @@
 #include "obs/metrics.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -63,16 +64,7 @@ void histogram::render(std::string& out, std::string_view name, std::string_view
   out += '\n';
 }
 
-std::string_view to_string(api_id a) noexcept {
-  switch (a) {
-    case api_id::get_record: return "records/get_record_by_callId";
-    case api_id::get_records: return "records/get_records_by_filter";
-    case api_id::events_report: return "events/report";
-    case api_id::not_found: return "unknown";
-    case api_id::count_: break;
-  }
-  return "unknown";
-}
+metrics::metrics(std::vector<std::string> apis) : apis_(std::move(apis)), per_api_(apis_.size() + 1) {}
 
 std::size_t metrics::code_index(int code) noexcept {
   for (std::size_t i = 0; i + 1 < codes.size(); ++i) {
@@ -81,10 +73,10 @@ std::size_t metrics::code_index(int code) noexcept {
   return codes.size() - 1;
 }
 
-void metrics::request(api_id api, int error_code, double seconds) noexcept {
-  auto a = static_cast<std::size_t>(api);
-  requests_[a][code_index(error_code)].add();
-  latency_[a].observe(seconds);
+void metrics::request(std::size_t api, int error_code, double seconds) noexcept {
+  per_api& a = per_api_[std::min(api, apis_.size())];
+  a.requests[code_index(error_code)].add();
+  a.latency.observe(seconds);
 }
 
 void metrics::h2_abuse_close(std::string_view reason) noexcept {
@@ -93,24 +85,17 @@ void metrics::h2_abuse_close(std::string_view reason) noexcept {
   h2_abuse_closes_[i].add();
 }
 
-void metrics::add_gauge(std::string name, std::string help, std::function<double()> read) {
-  gauges_.push_back({std::move(name), std::move(help), std::move(read), "gauge"});
-}
-
-void metrics::add_counter(std::string name, std::string help, std::function<double()> read) {
-  gauges_.push_back({std::move(name), std::move(help), std::move(read), "counter"});
-}
-
 std::string metrics::render() const {
   std::string out;
   out.reserve(16384);
   out += "# HELP callrec_requests_total API requests by API and errorCode.\n# TYPE callrec_requests_total counter\n";
-  for (std::size_t a = 0; a < requests_.size(); ++a) {
+  auto api_name = [this](std::size_t a) { return a < apis_.size() ? std::string_view(apis_[a]) : "unknown"; };
+  for (std::size_t a = 0; a < per_api_.size(); ++a) {
     for (std::size_t c = 0; c < codes.size(); ++c) {
-      std::uint64_t v = requests_[a][c].value();
+      std::uint64_t v = per_api_[a].requests[c].value();
       if (v == 0) continue;
       out += "callrec_requests_total{api=\"";
-      out += to_string(static_cast<api_id>(a));
+      out += api_name(a);
       out += "\",errorCode=\"";
       out += codes[c] < 0 ? std::string("other") : std::to_string(codes[c]);
       out += "\"} ";
@@ -119,9 +104,9 @@ std::string metrics::render() const {
     }
   }
   out += "# HELP callrec_request_duration_seconds API latency.\n# TYPE callrec_request_duration_seconds histogram\n";
-  for (std::size_t a = 0; a < latency_.size(); ++a) {
-    std::string labels = "api=\"" + std::string(to_string(static_cast<api_id>(a))) + "\"";
-    latency_[a].render(out, "callrec_request_duration_seconds", labels);
+  for (std::size_t a = 0; a < per_api_.size(); ++a) {
+    std::string labels = "api=\"" + std::string(api_name(a)) + "\"";
+    per_api_[a].latency.render(out, "callrec_request_duration_seconds", labels);
   }
   auto emit_counter = [&out](std::string_view name, std::string_view help, const counter& c) {
     out += "# HELP ";
@@ -164,13 +149,6 @@ std::string metrics::render() const {
   store_commit_seconds.render(out, "callrec_store_commit_seconds", "");
   out += "# HELP callrec_store_read_seconds Store read latency.\n# TYPE callrec_store_read_seconds histogram\n";
   store_read_seconds.render(out, "callrec_store_read_seconds", "");
-  for (const auto& g : gauges_) {
-    out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " ";
-    out += g.type;
-    out += "\n" + g.name + " ";
-    append_number(out, g.read());
-    out += '\n';
-  }
   return out;
 }
 

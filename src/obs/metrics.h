@@ -35,16 +35,16 @@ class histogram {
   std::atomic<std::uint64_t> sum_ns_{0};
 };
 
-// The APIs that metrics and the access log name.
-enum class api_id : std::uint8_t { get_record, get_records, events_report, not_found, count_ };
-std::string_view to_string(api_id a) noexcept;
-
 class metrics {
  public:
   // Wire error codes tracked per API; others fall into "other".
   static constexpr std::array<int, 11> codes{0, 50001, 70001, 70002, 70003, 70004, 70005, 70009, 101001, 101050, -1};
 
-  void request(api_id api, int error_code, double seconds) noexcept;
+  // `apis`: the names API requests are counted under (the route table's), by index; a request that names no
+  // API counts under "unknown", index apis.size().
+  explicit metrics(std::vector<std::string> apis = {});
+  std::size_t unknown_api() const noexcept { return apis_.size(); }
+  void request(std::size_t api, int error_code, double seconds) noexcept;
 
   counter events_applied, events_duplicate, events_late, events_refused;
   counter timers_fired, records_written, records_purged;
@@ -57,22 +57,16 @@ class metrics {
   void h2_abuse_close(std::string_view reason) noexcept;  // an unknown reason counts as "other"
   histogram store_commit_seconds, store_read_seconds;
 
-  // Values read at render time from their owner (e.g. live calls and commits from the store).
-  void add_gauge(std::string name, std::string help, std::function<double()> read);
-  void add_counter(std::string name, std::string help, std::function<double()> read);
-
   std::string render() const;
 
  private:
   static std::size_t code_index(int code) noexcept;
-  std::array<std::array<counter, codes.size()>, static_cast<std::size_t>(api_id::count_)> requests_{};
-  std::array<histogram, static_cast<std::size_t>(api_id::count_)> latency_{};
-  struct gauge {
-    std::string name, help;
-    std::function<double()> read;
-    std::string_view type;  // "gauge" or "counter"
+  struct per_api {
+    std::array<counter, codes.size()> requests{};
+    histogram latency;
   };
-  std::vector<gauge> gauges_;
+  std::vector<std::string> apis_;
+  std::vector<per_api> per_api_;  // apis_.size() + 1 ("unknown"); never resized (atomics do not move)
   std::array<counter, h2_abuse_reasons.size()> h2_abuse_closes_{};
 };
 

@@ -3,20 +3,11 @@
 #include <filesystem>
 #include <system_error>
 
-#include "records/wire.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace callrec {
 
-result<bool> store::get_record_json(std::uint32_t sdkappid, std::string_view call_id, std::string& out) {
-  auto r = get_record(sdkappid, call_id);
-  if (!r) return std::move(r).error();
-  if (!*r) return false;
-  append_record_json(out, **r);
-  return true;
-}
-
-result<std::unique_ptr<store>> open_store(const store_options& options) {
+result<std::unique_ptr<store>> open_store(const store_settings& options) {
   const std::string_view url = options.url;
   const auto colon = url.find(':');
   if (colon == std::string_view::npos || colon == 0) {
@@ -34,12 +25,14 @@ result<std::unique_ptr<store>> open_store(const store_options& options) {
       std::error_code ec;
       std::filesystem::create_directories(parent, ec);
       if (ec) {
-        return make_error(errc::internal, "cannot create the store directory " + parent.string() + ": " + ec.message());
+        return make_error(errc::unavailable, "cannot create the store directory " + parent.string() + ": " + ec.message());
       }
     }
-    return sqlite::open_sqlite_store(
-        sqlite::sqlite_store_options{std::move(path), options.max_group, options.fsync_each_commit,
-                                     options.read_deadline});
+    sqlite::sqlite_store_options o;
+    o.path = std::move(path);
+    o.fsync_each_commit = options.fsync_each_commit;
+    o.vfs = options.sqlite_vfs;
+    return sqlite::open_sqlite_store(o);
   }
   if (scheme == "postgres" || scheme == "postgresql") {
     return make_error(errc::invalid_param, "PostgreSQL store is not built yet");

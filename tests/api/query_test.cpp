@@ -4,7 +4,6 @@
 
 #include "api/envelope.h"
 #include "api/query.h"
-#include "api/rate_limiter.h"
 
 namespace callrec::api {
 namespace {
@@ -57,20 +56,6 @@ TEST(envelope, shape) {
   const auto a = new_request_id(), b = new_request_id();
   EXPECT_TRUE(std::regex_match(std::string(std::string_view(a)), std::regex("[0-9a-f]{32}")));
   EXPECT_NE(std::string_view(a), std::string_view(b));
-}
-
-TEST(token_bucket, admits_a_burst_then_refills_with_time) {
-  token_bucket b(10);
-  int admitted = 0;
-  for (int i = 0; i < 20; ++i) admitted += b.admit(1000);
-  EXPECT_EQ(admitted, 10);
-  EXPECT_FALSE(b.admit(1050));
-  EXPECT_TRUE(b.admit(1100));  // 100 ms at 10/s = one token
-  token_bucket events(100);
-  EXPECT_TRUE(events.admit(0 + 1, 0));
-  events.charge(1, 500);  // a big batch takes the balance below zero
-  EXPECT_FALSE(events.admit(1000, 0));
-  EXPECT_TRUE(events.admit(5002, 0));
 }
 
 }  // namespace

@@ -27,7 +27,7 @@ TEST(config, the_spec_example_parses) {
   EXPECT_EQ(c->store_url(), "sqlite:./callrec-data/callrec.db");
   ASSERT_EQ(c->apps.size(), 1u);
   EXPECT_EQ(c->apps[0].sdkappid, 1400000001u);
-  EXPECT_EQ(c->apps[0].limits.events, 2000);
+  EXPECT_EQ(c->apps[0].limits[limits::id("events")], 2000);
   EXPECT_TRUE(c->io_batch_scheduling);
   EXPECT_TRUE(validate(*c));
 }
@@ -56,6 +56,8 @@ TEST(config, errors_name_the_key) {
       {"[[apps]]\nsdkappid = 1", "apps[0].secret_key"},
       {"[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\nadmins = []", "apps[0].admins"},
       {"[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\nrate_limits = { events = 0 }", "apps[0].rate_limits.events"},
+      {"[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\nrate_limits = { get_record_by_callid = 5 }",
+       "apps[0].rate_limits.get_record_by_callid"},
       {"[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n[[apps]]\nsdkappid = 1\nsecret_key = \"k\"", "apps[1].sdkappid"},
       {"[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\nheartbeat_sec = \"x\"", "apps[0].heartbeat_sec"},
       {"[limits]\nmax_body_bytes = 1", "limits.max_body_bytes"},

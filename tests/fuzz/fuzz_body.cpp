@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "api/ingest.h"
+#include "api/events_v1.h"
 #include "core/json_text.h"
 #include "records/wire.h"
 

@@ -59,10 +59,11 @@ class record_docs_test : public ::testing::Test {
     ASSERT_EQ(q.step(), SQLITE_DONE);
   }
   std::optional<std::string> read(std::string_view call_id) {
-    std::string out;
-    auto r = read_doc(*db_, app, call_id, out);
+    auto r = read_doc(*db_, app, call_id, 0);
     EXPECT_TRUE(r) << r.error().message;
     if (!r || !*r) return std::nullopt;
+    std::string out;
+    append_record_json(out, (*r)->fields());
     return out;
   }
 

@@ -6,13 +6,14 @@
 #include <filesystem>
 #include <tuple>
 
+#include "store/sqlite/sqlite_store.h"
 #include "store/store_contract.h"
 
 namespace callrec::testing_store {
 namespace {
 
 std::unique_ptr<store> open_sqlite(const std::filesystem::path& dir) {
-  store_options o;
+  store_settings o;
   o.url = "sqlite:" + (dir / "callrec.db").string();
   auto s = open_store(o);
   EXPECT_TRUE(s) << s.error().message;
@@ -42,7 +43,7 @@ class sqlite_store_test : public ::testing::Test {
     sqlite3_close(h);
   }
   // Records calls c0..c<n-1> of app 1 (alice calls bob), one a second from `first_ts`, one update each.
-  static void insert_calls(store& s, int n, std::int64_t first_ts) {
+  void insert_calls(store& s, int n, std::int64_t first_ts) {
     done_latch latch;
     for (int i = 0; i < n; ++i) {
       call_record r;
@@ -51,81 +52,89 @@ class sqlite_store_test : public ::testing::Test {
       r.caller = "alice";
       r.callees = {"bob"};
       r.start_ts = first_ts + i;
-      s.update_calls(1, {r.call_id}, [r](std::vector<call_slot>& slots) { slots[0].finished = r; }, latch.make());
+      io_.spawn<result<void>>(
+          s.update_calls(1, {r.call_id}, [r](std::span<call_slot> slots) { slots[0].finished = r; }, far()),
+          latch.make());
     }
     ASSERT_TRUE(latch.wait_for(static_cast<std::size_t>(n)));
     EXPECT_TRUE(latch.errors().empty());
   }
+  result<std::optional<call_record>> get(store& s, std::uint32_t app, std::string_view id) {
+    auto r = io_.run(s.get_record(app, id, 0, far()));
+    if (!r) return std::move(r).error();
+    if (!*r) return std::optional<call_record>();
+    return std::optional<call_record>((*r)->to_record());
+  }
+  result<void> run(store& s, std::vector<std::string> ids, update_fn fn) {
+    return io_.run(s.update_calls(1, std::move(ids), std::move(fn), far()));
+  }
   std::filesystem::path dir_;
+  testing::io_runner io_;
 };
 
 TEST_F(sqlite_store_test, url_creates_parent_directories) {
   const auto path = dir_ / "a" / "b" / "x.db";
-  auto s = open_store(store_options{"sqlite:" + path.string()});
+  auto s = open_store(store_settings{"sqlite:" + path.string()});
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_TRUE(std::filesystem::exists(path));
-  EXPECT_TRUE((*s)->ping());
+  EXPECT_TRUE(io_.run((*s)->ping(far())));
 }
 
 TEST_F(sqlite_store_test, bad_urls_say_what_is_wrong) {
-  auto s = open_store(store_options{"mysql://localhost/db"});
+  auto s = open_store(store_settings{"mysql://localhost/db"});
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().message.find("\"mysql\""), std::string::npos) << s.error().message;
-  s = open_store(store_options{"postgres://u:secret@host/db"});
+  s = open_store(store_settings{"postgres://u:secret@host/db"});
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().message, "PostgreSQL store is not built yet");
-  s = open_store(store_options{"postgresql://host/db"});
+  s = open_store(store_settings{"postgresql://host/db"});
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().message, "PostgreSQL store is not built yet");
-  s = open_store(store_options{"callrec.db"});
+  s = open_store(store_settings{"callrec.db"});
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().message.find("scheme"), std::string::npos);
-  s = open_store(store_options{"sqlite:"});
+  s = open_store(store_settings{"sqlite:"});
   ASSERT_FALSE(s);
-  s = open_store(store_options{"sqlite::memory:"});
+  s = open_store(store_settings{"sqlite::memory:"});
   ASSERT_FALSE(s);
 }
 
 TEST_F(sqlite_store_test, fsync_each_commit_is_an_option) {
-  store_options o;
+  store_settings o;
   o.url = "sqlite:" + (dir_ / "x.db").string();
   o.fsync_each_commit = true;
   auto s = open_store(o);
   ASSERT_TRUE(s) << s.error().message;
-  done_latch latch;
   call_record r;
   r.sdkappid = 1;
   r.call_id = "c";
   r.caller = "alice";
   r.callees = {"bob"};
   r.start_ts = 100;
-  (*s)->update_calls(
-      1, {"c"}, [&](std::vector<call_slot>& slots) { slots[0].finished = r; }, latch.make());
-  ASSERT_TRUE(latch.wait_for(1));
-  EXPECT_TRUE(latch.errors().empty());
-  auto got = (*s)->get_record(1, "c");
+  EXPECT_TRUE(run(**s, {"c"}, [&](std::span<call_slot> slots) { slots[0].finished = r; }));
+  auto got = get(**s, 1, "c");
   ASSERT_TRUE(got);
   EXPECT_TRUE(got->has_value());
 }
 
 TEST_F(sqlite_store_test, small_max_group_still_commits_everything) {
+  std::filesystem::create_directories(dir_);
   for (std::size_t max_group : {0, 1, 3}) {
-    store_options o;
-    o.url = "sqlite:" + (dir_ / ("g" + std::to_string(max_group) + ".db")).string();
+    sqlite::sqlite_store_options o;
+    o.path = (dir_ / ("g" + std::to_string(max_group) + ".db")).string();
     o.max_group = max_group;
-    auto s = open_store(o);
+    auto s = sqlite::open_sqlite_store(o);
     ASSERT_TRUE(s) << s.error().message;
     insert_calls(**s, 50, 100);
-    auto st = (*s)->stats();
+    auto st = io_.run((*s)->stats());
     ASSERT_TRUE(st);
     EXPECT_EQ(st->records, 50u);
   }
 }
 
 TEST_F(sqlite_store_test, a_read_past_its_deadline_is_interrupted_and_the_next_one_works) {
-  store_options o;
+  store_settings o;
   o.url = "sqlite:" + (dir_ / "deadline.db").string();
-  o.read_deadline = std::chrono::milliseconds(0);  // every read longer than 1000 VM steps is past it
   auto s = open_store(o);
   ASSERT_TRUE(s) << s.error().message;
   insert_calls(**s, 300, 1000);
@@ -134,12 +143,16 @@ TEST_F(sqlite_store_test, a_read_past_its_deadline_is_interrupted_and_the_next_o
   f.start_ts = 1003;  // edges inside 10 s buckets: rows are counted, more than 1000 steps
   f.end_ts = 1297;
   f.limit = 200;
-  auto page = (*s)->find_records(f);
+  // A deadline already past: every read longer than 1000 VM steps is interrupted.
+  auto page = io_.run((*s)->find_records(f, std::chrono::steady_clock::now()));
   ASSERT_FALSE(page);
-  EXPECT_EQ(page.error().code, errc::internal);  // 101001 on the wire: retry
-  EXPECT_NE(page.error().message.find("interrupt"), std::string::npos) << page.error().message;
+  EXPECT_EQ(page.error().code, errc::timeout);  // 101001 on the wire: retry
+  EXPECT_EQ(wire_code(page.error().code), 101001);
+  EXPECT_NE(page.error().message.find("deadline"), std::string::npos) << page.error().message;
+  EXPECT_EQ(page.error().message.find("sqlite"), std::string::npos) << "no database text for the client";
+  EXPECT_NE(page.error().detail.find("interrupt"), std::string::npos) << page.error().detail;
   // A short read still answers on the same pooled connection.
-  auto one = (*s)->get_record(1, "c7");
+  auto one = get(**s, 1, "c7");
   ASSERT_TRUE(one) << one.error().message;
   ASSERT_TRUE(one->has_value());
   EXPECT_EQ((*one)->start_ts, 1007);
@@ -148,7 +161,7 @@ TEST_F(sqlite_store_test, a_read_past_its_deadline_is_interrupted_and_the_next_o
 TEST_F(sqlite_store_test, refuses_a_newer_schema) {
   std::filesystem::create_directories(dir_);
   exec(dir_ / "x.db", "PRAGMA user_version = 99");
-  auto s = open_store(store_options{"sqlite:" + (dir_ / "x.db").string()});
+  auto s = open_store(store_settings{"sqlite:" + (dir_ / "x.db").string()});
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().message.find("newer"), std::string::npos) << s.error().message;
 }
@@ -180,9 +193,9 @@ TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
     PRAGMA user_version = 1;
   )sql");
   {
-    auto s = open_store(store_options{"sqlite:" + db.string()});
+    auto s = open_store(store_settings{"sqlite:" + db.string()});
     ASSERT_TRUE(s) << s.error().message;
-    auto got = (*s)->get_record(1400000001, "old-call");
+    auto got = get(**s, 1400000001, "old-call");
     ASSERT_TRUE(got);
     ASSERT_TRUE(got->has_value());
     EXPECT_EQ((*got)->caller, "alice");
@@ -196,7 +209,7 @@ TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
       f.start_ts = lo;
       f.end_ts = hi;
       f.limit = 10;
-      auto p = (*s)->find_records(f);
+      auto p = io_.run((*s)->find_records(f, far()));
       ASSERT_TRUE(p) << p.error().message;
       EXPECT_EQ(p->total, static_cast<std::uint64_t>(n)) << lo << ".." << hi;
       EXPECT_EQ(p->records.size(), static_cast<std::size_t>(n));
@@ -204,12 +217,13 @@ TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
   }
   // The call id lookup now reads the record's document (version 3), and the covering index is gone.
   {
-    auto s = open_store(store_options{"sqlite:" + db.string()});
+    auto s = open_store(store_settings{"sqlite:" + db.string()});
     ASSERT_TRUE(s) << s.error().message;
-    std::string json;
-    auto found = (*s)->get_record_json(1400000001, "old-call", json);
+    auto found = io_.run((*s)->get_record(1400000001, "old-call", 0, far()));
     ASSERT_TRUE(found) << found.error().message;
-    EXPECT_TRUE(*found);
+    ASSERT_TRUE(*found);
+    std::string json;
+    append_record_json(json, (*found)->fields());
     auto doc = boost::json::parse(json).as_object();
     EXPECT_EQ(doc.at("callId"), "old-call");
     EXPECT_EQ(doc.at("callees"), (boost::json::array{"bob", "carol"}));
@@ -234,16 +248,10 @@ TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
 
 TEST_F(sqlite_store_test, a_failed_commit_fails_the_group_and_restores_live_state) {
   const auto db = dir_ / "x.db";
-  auto opened = open_store(store_options{"sqlite:" + db.string()});
+  auto opened = open_store(store_settings{"sqlite:" + db.string()});
   ASSERT_TRUE(opened) << opened.error().message;
   auto& s = **opened;
-  auto run = [&](std::vector<std::string> ids, store::update_fn fn) {
-    done_latch latch;
-    s.update_calls(1, std::move(ids), std::move(fn), latch.make());
-    EXPECT_TRUE(latch.wait_for(1));
-    auto errors = latch.errors();
-    return errors.empty() ? result<void>() : result<void>(errors[0]);
-  };
+  auto run = [&](std::vector<std::string> ids, update_fn fn) { return this->run(s, std::move(ids), std::move(fn)); };
   auto state = [](std::string id, std::string caller) {
     calls::call_state st;
     st.call_id = std::move(id);
@@ -252,7 +260,7 @@ TEST_F(sqlite_store_test, a_failed_commit_fails_the_group_and_restores_live_stat
     st.members.push_back(calls::member{caller, calls::member_status::connected, 0, 1000, false});
     return st;
   };
-  ASSERT_TRUE(run({"x"}, [&](std::vector<call_slot>& slots) {
+  ASSERT_TRUE(run({"x"}, [&](std::span<call_slot> slots) {
     slots[0].state = state("x", "alice");
     slots[0].changed = true;
   }));
@@ -260,20 +268,22 @@ TEST_F(sqlite_store_test, a_failed_commit_fails_the_group_and_restores_live_stat
   exec(db,
        "CREATE TRIGGER poison BEFORE INSERT ON live_calls WHEN NEW.call_id = 'poison' "
        "BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
-  auto r = run({"x", "poison"}, [&](std::vector<call_slot>& slots) {
+  auto r = run({"x", "poison"}, [&](std::span<call_slot> slots) {
     slots[0].state = state("x", "bob");
     slots[0].changed = true;
     slots[1].state = state("poison", "carol");
     slots[1].changed = true;
   });
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, errc::internal);
-  ASSERT_TRUE(run({"x", "poison"}, [&](std::vector<call_slot>& slots) {
+  EXPECT_EQ(r.error().code, errc::unavailable);
+  EXPECT_EQ(r.error().message.find("poisoned"), std::string::npos) << "the database's text stays in the detail";
+  EXPECT_NE(r.error().detail.find("poisoned"), std::string::npos) << r.error().detail;
+  ASSERT_TRUE(run({"x", "poison"}, [&](std::span<call_slot> slots) {
     ASSERT_TRUE(slots[0].state);
     EXPECT_EQ(slots[0].state->caller, "alice");
     EXPECT_FALSE(slots[1].state);
   }));
-  auto st = s.stats();
+  auto st = io_.run(s.stats());
   ASSERT_TRUE(st);
   EXPECT_EQ(st->live_calls, 1u);
 }

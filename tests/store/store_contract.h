@@ -9,12 +9,15 @@
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "store/store.h"
+#include "store/thread_completion.h"
+#include "support/io_runner.h"
 
 namespace callrec::testing_store {
 
@@ -26,10 +29,13 @@ struct store_backend {
 
 inline std::string backend_name(const ::testing::TestParamInfo<store_backend>& info) { return info.param.name; }
 
-// Counts `done` calls and keeps their outcomes; waits with a deadline, never sleeps.
+// A deadline no test reaches.
+inline deadline far() { return std::chrono::steady_clock::now() + std::chrono::seconds(60); }
+
+// Counts completions and keeps their errors; waits with a deadline, never sleeps.
 class done_latch {
  public:
-  store::done_fn make() {
+  completion<void> make() {
     return [this](result<void> r) {
       std::lock_guard lock(mu_);
       ++calls_;
@@ -37,7 +43,7 @@ class done_latch {
       cv_.notify_all();
     };
   }
-  // True when `n` calls arrived within the deadline.
+  // True when `n` completions arrived within the deadline.
   bool wait_for(std::size_t n, std::chrono::seconds deadline = std::chrono::seconds(60)) {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, deadline, [&] { return calls_ >= n; });
@@ -70,13 +76,25 @@ class store_contract : public ::testing::TestWithParam<store_backend> {
     ASSERT_TRUE(store_);
   }
 
-  // update_calls, waiting for its `done`.
-  result<void> update(std::uint32_t sdkappid, std::vector<std::string> call_ids, store::update_fn fn);
+  // The ports, awaited from the test body.
+  result<std::optional<call_record>> get(std::uint32_t sdkappid, std::string_view call_id,
+                                         std::int64_t oldest_ts = std::numeric_limits<std::int64_t>::min());
+  result<record_page> find(const record_filter& f);
+  result<void> update(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn);
+  // Starts an update without waiting for it; `done` runs once it is durable or failed.
+  void update_then(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn, completion<void> done);
+  // Due calls with no lease: what is due, every time it is asked.
+  result<std::vector<due_call>> due_now(std::int64_t now_ms, std::size_t limit);
+  result<std::vector<due_call>> claim(std::int64_t now_ms, std::size_t limit, std::chrono::milliseconds lease);
+  result<store_stats> stats();
+  result<void> ping();
+  result<retention_report> retain(const retention_policy& policy);
   // Inserts records through update_calls (each update finishes up to `per_update` calls of one app), all
   // queued at once, and waits until every one is durable.
   void insert(const std::vector<call_record>& records, std::size_t per_update = 20);
 
   std::filesystem::path dir_;
+  testing::io_runner io_;
   std::unique_ptr<store> store_;
 };
 

@@ -34,20 +34,38 @@ void store_contract::TearDown() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-result<void> store_contract::update(std::uint32_t sdkappid, std::vector<std::string> call_ids, store::update_fn fn) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<result<void>> outcome;
-  store_->update_calls(sdkappid, std::move(call_ids), std::move(fn), [&](result<void> r) {
-    std::lock_guard lock(mu);
-    outcome = std::move(r);
-    cv.notify_all();
-  });
-  std::unique_lock lock(mu);
-  if (!cv.wait_for(lock, std::chrono::seconds(60), [&] { return outcome.has_value(); })) {
-    return make_error(errc::internal, "test: done was not called within 60 s");
-  }
-  return std::move(*outcome);
+result<std::optional<call_record>> store_contract::get(std::uint32_t sdkappid, std::string_view call_id,
+                                                       std::int64_t oldest_ts) {
+  auto r = io_.run(store_->get_record(sdkappid, call_id, oldest_ts, far()));
+  if (!r) return std::move(r).error();
+  if (!*r) return std::optional<call_record>();
+  return std::optional<call_record>((*r)->to_record());
+}
+
+result<record_page> store_contract::find(const record_filter& f) { return io_.run(store_->find_records(f, far())); }
+
+result<void> store_contract::update(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn) {
+  return io_.run(store_->update_calls(sdkappid, std::move(call_ids), std::move(fn), far()));
+}
+
+void store_contract::update_then(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn,
+                                 completion<void> done) {
+  io_.spawn<result<void>>(store_->update_calls(sdkappid, std::move(call_ids), std::move(fn), far()), std::move(done));
+}
+
+result<std::vector<due_call>> store_contract::due_now(std::int64_t now_ms, std::size_t limit) {
+  return claim(now_ms, limit, std::chrono::milliseconds(0));
+}
+
+result<std::vector<due_call>> store_contract::claim(std::int64_t now_ms, std::size_t limit,
+                                                    std::chrono::milliseconds lease) {
+  return io_.run(store_->claim_due_calls(now_ms, limit, lease));
+}
+
+result<store_stats> store_contract::stats() { return io_.run(store_->stats()); }
+result<void> store_contract::ping() { return io_.run(store_->ping(far())); }
+result<retention_report> store_contract::retain(const retention_policy& policy) {
+  return io_.run(store_->apply_retention(policy, far()));
 }
 
 void store_contract::insert(const std::vector<call_record>& records, std::size_t per_update) {
@@ -59,9 +77,9 @@ void store_contract::insert(const std::vector<call_record>& records, std::size_t
     while (i < records.size() && chunk.size() < per_update && records[i].sdkappid == app) chunk.push_back(records[i++]);
     std::vector<std::string> ids;
     for (const auto& r : chunk) ids.push_back(r.call_id);
-    store_->update_calls(
+    update_then(
         app, ids,
-        [chunk](std::vector<call_slot>& slots) {
+        [chunk](std::span<call_slot> slots) {
           for (auto& slot : slots) {
             for (const auto& r : chunk) {
               if (r.call_id == slot.call_id) slot.finished = r;
@@ -72,7 +90,7 @@ void store_contract::insert(const std::vector<call_record>& records, std::size_t
     ++updates;
   }
   ASSERT_TRUE(latch.wait_for(updates));
-  for (const auto& e : latch.errors()) ADD_FAILURE() << "update failed: " << e.message;
+  for (const auto& e : latch.errors()) ADD_FAILURE() << "update failed: " << e.message << " " << e.detail;
 }
 
 namespace {
@@ -181,8 +199,9 @@ std::vector<std::string> ids_of(const std::vector<call_record>& rs) {
   return out;
 }
 
-void expect_page(store& s, const std::vector<call_record>& all, const record_filter& f) {
-  auto got = s.find_records(f);
+void expect_page(const std::function<result<record_page>(const record_filter&)>& find,
+                 const std::vector<call_record>& all, const record_filter& f) {
+  auto got = find(f);
   ASSERT_TRUE(got) << got.error().message;
   auto want = expected_page(all, f);
   EXPECT_EQ(got->total, want.total) << describe(f);
@@ -240,7 +259,7 @@ TEST_P(store_contract, inserted_record_is_found_by_call_id) {
                        media_type::video, "");
   r.accept_ts = 0;
   insert({r});
-  auto got = store_->get_record(app1, "call-1");
+  auto got = get(app1, "call-1");
   ASSERT_TRUE(got) << got.error().message;
   ASSERT_TRUE(got->has_value());
   EXPECT_EQ(**got, r);
@@ -248,34 +267,44 @@ TEST_P(store_contract, inserted_record_is_found_by_call_id) {
 
 TEST_P(store_contract, missing_record_is_not_found) {
   insert({make_record(app1, "call-1", t0, "alice", {"bob"})});
-  auto got = store_->get_record(app1, "call-2");
+  auto got = get(app1, "call-2");
   ASSERT_TRUE(got);
   EXPECT_FALSE(got->has_value());
-  got = store_->get_record(app2, "call-1");  // another app's call of the same id
+  got = get(app2, "call-1");  // another app's call of the same id
   ASSERT_TRUE(got);
   EXPECT_FALSE(got->has_value());
 }
 
-// get_record_by_callId's answer comes from get_record_json: the same bytes as the record rendered, for every
-// record, and nothing for a call without one (in this app).
-TEST_P(store_contract, record_json_is_the_record_rendered) {
+// get_record_by_callId's answer is written from the stored record: the same bytes as the record rendered, for
+// every record, and nothing for a call without one (in this app).
+TEST_P(store_contract, stored_record_renders_as_the_record) {
   std::mt19937_64 rng(11);
   auto all = random_records(rng, 500);
   insert(all);
   for (const auto& r : all) {
-    std::string json = "x";  // appended to, not replaced
-    auto found = store_->get_record_json(r.sdkappid, r.call_id, json);
+    auto found = io_.run(store_->get_record(r.sdkappid, r.call_id, 0, far()));
     ASSERT_TRUE(found) << found.error().message;
     ASSERT_TRUE(*found) << r.call_id;
-    std::string expected = "x";
+    std::string json, expected;
+    append_record_json(json, (*found)->fields());
     append_record_json(expected, r);
     EXPECT_EQ(json, expected);
   }
-  std::string json;
-  auto missing = store_->get_record_json(app1, "no-such-call", json);
+  auto missing = io_.run(store_->get_record(app1, "no-such-call", 0, far()));
   ASSERT_TRUE(missing);
   EXPECT_FALSE(*missing);
-  EXPECT_EQ(json, "");
+}
+
+// Retention is exact at read time (SPEC 4): a record that started before the window is not served, one that
+// started at its first second is.
+TEST_P(store_contract, get_record_serves_nothing_older_than_the_window) {
+  insert({make_record(app1, "edge", t0, "alice", {"bob"})});
+  auto got = get(app1, "edge", t0);
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->has_value());
+  got = get(app1, "edge", t0 + 1);
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(got->has_value());
 }
 
 TEST_P(store_contract, each_filter_selects_its_records) {
@@ -291,7 +320,7 @@ TEST_P(store_contract, each_filter_selects_its_records) {
   };
   insert(all);
   auto ids = [&](record_filter f) {
-    auto p = store_->find_records(f);
+    auto p = find(f);
     EXPECT_TRUE(p) << p.error().message;
     if (!p) return std::vector<std::string>{"<error>"};
     EXPECT_EQ(p->total, p->records.size());
@@ -334,18 +363,18 @@ TEST_P(store_contract, window_edges_are_inclusive) {
   std::vector<call_record> all;
   for (int i = 0; i < 5; ++i) all.push_back(make_record(app1, "e" + std::to_string(i), t0 + 10 * i, "alice", {"bob"}));
   insert(all);
-  auto p = store_->find_records(window(app1, t0 + 10, t0 + 30));
+  auto p = find(window(app1, t0 + 10, t0 + 30));
   ASSERT_TRUE(p);
   EXPECT_EQ(p->total, 3u);
   EXPECT_EQ(ids_of(p->records), (std::vector<std::string>{"e1", "e2", "e3"}));
-  p = store_->find_records(window(app1, t0 + 20, t0 + 20));
+  p = find(window(app1, t0 + 20, t0 + 20));
   ASSERT_TRUE(p);
   EXPECT_EQ(ids_of(p->records), (std::vector<std::string>{"e2"}));
-  p = store_->find_records(window(app1, t0 + 11, t0 + 19));
+  p = find(window(app1, t0 + 11, t0 + 19));
   ASSERT_TRUE(p);
   EXPECT_EQ(p->total, 0u);
   EXPECT_TRUE(p->records.empty());
-  p = store_->find_records(window(app1, t0 + 30, t0 + 20));  // an empty window
+  p = find(window(app1, t0 + 30, t0 + 20));  // an empty window
   ASSERT_TRUE(p);
   EXPECT_EQ(p->total, 0u);
 }
@@ -357,12 +386,12 @@ TEST_P(store_contract, orders_by_start_then_call_id_both_ways) {
                                   make_record(app1, "0", t0 + 1, "u1", {"u2"})};
   insert(all);
   auto f = window(app1, t0 - 100, t0 + 100);
-  auto p = store_->find_records(f);
+  auto p = find(f);
   ASSERT_TRUE(p);
   EXPECT_EQ(ids_of(p->records), (std::vector<std::string>{"c", "a", "aa", "b", "0"}));
   EXPECT_FALSE(p->next);
   f.descending = true;
-  p = store_->find_records(f);
+  p = find(f);
   ASSERT_TRUE(p);
   EXPECT_EQ(ids_of(p->records), (std::vector<std::string>{"0", "b", "aa", "a", "c"}));
 }
@@ -377,7 +406,7 @@ TEST_P(store_contract, offset_pages_cover_everything_once_and_past_the_end_is_em
     f.limit = 97;
     std::vector<call_record> walked;
     for (f.offset = 0;; f.offset += f.limit) {
-      auto p = store_->find_records(f);
+      auto p = find(f);
       ASSERT_TRUE(p) << p.error().message;
       EXPECT_EQ(p->total, expected_page(all, f).total);
       if (p->records.empty()) break;
@@ -389,7 +418,7 @@ TEST_P(store_contract, offset_pages_cover_everything_once_and_past_the_end_is_em
     whole.limit = 100000;
     EXPECT_EQ(walked, expected_page(all, whole).records);
     f.offset = walked.size() + 1000;
-    auto past = store_->find_records(f);
+    auto past = find(f);
     ASSERT_TRUE(past);
     EXPECT_EQ(past->total, walked.size());
     EXPECT_TRUE(past->records.empty());
@@ -413,7 +442,7 @@ TEST_P(store_contract, keyset_pages_walk_the_full_ordered_list) {
     std::vector<call_record> walked;
     std::size_t pages = 0;
     for (;;) {
-      auto p = store_->find_records(f);
+      auto p = find(f);
       ASSERT_TRUE(p) << p.error().message;
       EXPECT_EQ(p->total, want.total) << describe(f);
       walked.insert(walked.end(), p->records.begin(), p->records.end());
@@ -475,7 +504,7 @@ TEST_P(store_contract, totals_and_pages_match_brute_force) {
         break;
       }
     }
-    expect_page(*store_, all, f);
+    expect_page([this](const record_filter& q) { return find(q); }, all, f);
     if (::testing::Test::HasFailure()) break;
   }
 }
@@ -484,7 +513,7 @@ TEST_P(store_contract, live_state_survives_reopen_and_is_due_by_deadline) {
   auto s1 = make_state("live-1", "alice", {"bob"}, t0 * 1000);
   auto s2 = make_state("live-2", "carol", {"dave", "erin"}, t0 * 1000 + 5);
   auto s3 = make_state("live-3", "frank", {"gina"}, t0 * 1000 + 9);
-  auto r = update(app1, {"live-1", "live-2", "live-3"}, [&](std::vector<call_slot>& slots) {
+  auto r = update(app1, {"live-1", "live-2", "live-3"}, [&](std::span<call_slot> slots) {
     ASSERT_EQ(slots.size(), 3u);
     for (auto& slot : slots) {
       EXPECT_FALSE(slot.state);
@@ -498,29 +527,29 @@ TEST_P(store_contract, live_state_survives_reopen_and_is_due_by_deadline) {
     slots[2].state = s3;  // no timer
   });
   ASSERT_TRUE(r) << r.error().message;
-  auto st = store_->stats();
+  auto st = stats();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->live_calls, 3u);
 
   reopen();
-  auto due = store_->due_calls(10000, 10);
+  auto due = due_now(10000, 10);
   ASSERT_TRUE(due);
   ASSERT_EQ(due->size(), 2u);
   EXPECT_EQ((*due)[0].call_id, "live-2");
   EXPECT_EQ((*due)[0].deadline_ms, 3000);
   EXPECT_EQ((*due)[0].sdkappid, app1);
   EXPECT_EQ((*due)[1].call_id, "live-1");
-  due = store_->due_calls(4000, 10);
+  due = due_now(4000, 10);
   ASSERT_TRUE(due);
   ASSERT_EQ(due->size(), 1u);
-  due = store_->due_calls(10000, 1);
+  due = due_now(10000, 1);
   ASSERT_TRUE(due);
   EXPECT_EQ(due->size(), 1u);
-  st = store_->stats();
+  st = stats();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->live_calls, 3u);
 
-  r = update(app1, {"live-2", "live-1", "live-3"}, [&](std::vector<call_slot>& slots) {
+  r = update(app1, {"live-2", "live-1", "live-3"}, [&](std::span<call_slot> slots) {
     ASSERT_EQ(slots.size(), 3u);
     ASSERT_TRUE(slots[0].state);
     EXPECT_EQ(*slots[0].state, s2);
@@ -536,42 +565,75 @@ TEST_P(store_contract, live_state_survives_reopen_and_is_due_by_deadline) {
     slots[0].state->members[1].status = calls::member_status::connected;
   });
   ASSERT_TRUE(r) << r.error().message;
-  due = store_->due_calls(10000, 10);
+  due = due_now(10000, 10);
   ASSERT_TRUE(due);
   ASSERT_EQ(due->size(), 2u);
   EXPECT_EQ((*due)[0].call_id, "live-1");
   EXPECT_EQ((*due)[1].call_id, "live-2");
   EXPECT_EQ((*due)[1].deadline_ms, 7000);
   reopen();
-  r = update(app1, {"live-2"}, [&](std::vector<call_slot>& slots) {
+  r = update(app1, {"live-2"}, [&](std::span<call_slot> slots) {
     ASSERT_TRUE(slots[0].state);
     EXPECT_EQ(slots[0].state->members[1].status, calls::member_status::connected);
   });
   ASSERT_TRUE(r);
 }
 
+// Timers fire once in a cluster: a claimed call is not claimed again while its lease runs, unless an update
+// wrote it (its new deadline is claimed afresh); a lease that runs out (a node died) frees it.
+TEST_P(store_contract, a_claimed_call_is_not_claimed_again_until_its_lease_ends_or_it_is_written) {
+  ASSERT_TRUE(update(app1, {"k1", "k2", "k3"}, [&](std::span<call_slot> slots) {
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      slots[i].state = make_state(slots[i].call_id, "alice", {"bob"}, t0 * 1000);
+      slots[i].changed = true;
+      slots[i].deadline_ms = 1000 * static_cast<std::int64_t>(i + 1);
+    }
+  }));
+  using namespace std::chrono_literals;
+  auto ids = [](const result<std::vector<due_call>>& r) {
+    std::vector<std::string> out;
+    if (r) {
+      for (const auto& d : *r) out.push_back(d.call_id);
+    }
+    return out;
+  };
+  using v = std::vector<std::string>;
+  EXPECT_EQ(ids(claim(2500, 10, 30s)), (v{"k1", "k2"}));
+  EXPECT_EQ(ids(claim(2600, 10, 30s)), v{}) << "both are under a lease";
+  EXPECT_EQ(ids(claim(3000, 10, 30s)), (v{"k3"})) << "k3 became due; the others are still leased";
+  // k1 is written (its timer fired): it is free to be claimed at its new deadline.
+  ASSERT_TRUE(update(app1, {"k1"}, [&](std::span<call_slot> slots) {
+    slots[0].changed = true;
+    slots[0].deadline_ms = 4000;
+  }));
+  EXPECT_EQ(ids(claim(4000, 10, 30s)), (v{"k1"}));
+  // Every lease has run out by 40 s: whatever is still due is claimed again.
+  EXPECT_EQ(ids(claim(40000, 1, 30s)), (v{"k2"})) << "earliest first, up to the limit";
+  EXPECT_EQ(ids(claim(40000, 10, 30s)), (v{"k3", "k1"}));
+}
+
 TEST_P(store_contract, finishing_a_call_drops_its_live_state_and_marks_it_ended) {
   auto s = make_state("fin-1", "alice", {"bob"}, t0 * 1000);
-  ASSERT_TRUE(update(app1, {"fin-1"}, [&](std::vector<call_slot>& slots) {
+  ASSERT_TRUE(update(app1, {"fin-1"}, [&](std::span<call_slot> slots) {
     slots[0].state = s;
     slots[0].changed = true;
     slots[0].deadline_ms = 100;
   }));
   const auto rec = make_record(app1, "fin-1", t0, "alice", {"bob"});
-  ASSERT_TRUE(update(app1, {"fin-1"}, [&](std::vector<call_slot>& slots) {
+  ASSERT_TRUE(update(app1, {"fin-1"}, [&](std::span<call_slot> slots) {
     ASSERT_TRUE(slots[0].state);
     EXPECT_FALSE(slots[0].ended);
     slots[0].finished = rec;
   }));
-  auto got = store_->get_record(app1, "fin-1");
+  auto got = get(app1, "fin-1");
   ASSERT_TRUE(got);
   ASSERT_TRUE(got->has_value());
   EXPECT_EQ(**got, rec);
-  auto due = store_->due_calls(1000, 10);
+  auto due = due_now(1000, 10);
   ASSERT_TRUE(due);
   EXPECT_TRUE(due->empty());
   auto check_ended = [&] {
-    ASSERT_TRUE(update(app1, {"fin-1", "other"}, [&](std::vector<call_slot>& slots) {
+    ASSERT_TRUE(update(app1, {"fin-1", "other"}, [&](std::span<call_slot> slots) {
       EXPECT_TRUE(slots[0].ended);
       EXPECT_FALSE(slots[0].state);
       EXPECT_FALSE(slots[1].ended);
@@ -580,56 +642,56 @@ TEST_P(store_contract, finishing_a_call_drops_its_live_state_and_marks_it_ended)
   check_ended();
   reopen();
   check_ended();
-  auto st = store_->stats();
+  auto st = stats();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->live_calls, 0u);
   EXPECT_EQ(st->records, 1u);
   // The same app's other call of another app is not ended.
-  ASSERT_TRUE(update(app2, {"fin-1"}, [&](std::vector<call_slot>& slots) { EXPECT_FALSE(slots[0].ended); }));
+  ASSERT_TRUE(update(app2, {"fin-1"}, [&](std::span<call_slot> slots) { EXPECT_FALSE(slots[0].ended); }));
 }
 
 TEST_P(store_contract, changed_without_state_drops_the_live_call) {
-  ASSERT_TRUE(update(app1, {"x"}, [&](std::vector<call_slot>& slots) {
+  ASSERT_TRUE(update(app1, {"x"}, [&](std::span<call_slot> slots) {
     slots[0].state = make_state("x", "alice", {"bob"}, t0 * 1000);
     slots[0].changed = true;
     slots[0].deadline_ms = 1;
   }));
-  ASSERT_TRUE(update(app1, {"x"}, [&](std::vector<call_slot>& slots) {
+  ASSERT_TRUE(update(app1, {"x"}, [&](std::span<call_slot> slots) {
     slots[0].state.reset();
     slots[0].changed = true;
   }));
-  auto due = store_->due_calls(1000, 10);
+  auto due = due_now(1000, 10);
   ASSERT_TRUE(due);
   EXPECT_TRUE(due->empty());
   reopen();
-  ASSERT_TRUE(update(app1, {"x"}, [&](std::vector<call_slot>& slots) {
+  ASSERT_TRUE(update(app1, {"x"}, [&](std::span<call_slot> slots) {
     EXPECT_FALSE(slots[0].state);
     EXPECT_FALSE(slots[0].ended);
   }));
 }
 
 TEST_P(store_contract, unchanged_slots_are_not_persisted) {
-  ASSERT_TRUE(update(app1, {"y"}, [&](std::vector<call_slot>& slots) {
+  ASSERT_TRUE(update(app1, {"y"}, [&](std::span<call_slot> slots) {
     slots[0].state = make_state("y", "alice", {"bob"}, t0 * 1000);  // changed stays false
   }));
-  ASSERT_TRUE(update(app1, {"y"}, [&](std::vector<call_slot>& slots) { EXPECT_FALSE(slots[0].state); }));
+  ASSERT_TRUE(update(app1, {"y"}, [&](std::span<call_slot> slots) { EXPECT_FALSE(slots[0].state); }));
 }
 
 TEST_P(store_contract, duplicate_call_ids_in_one_update_collapse_in_first_seen_order) {
-  ASSERT_TRUE(update(app1, {"b", "a", "b", "c", "a"}, [&](std::vector<call_slot>& slots) {
+  ASSERT_TRUE(update(app1, {"b", "a", "b", "c", "a"}, [&](std::span<call_slot> slots) {
     ASSERT_EQ(slots.size(), 3u);
     EXPECT_EQ(slots[0].call_id, "b");
     EXPECT_EQ(slots[1].call_id, "a");
     EXPECT_EQ(slots[2].call_id, "c");
     slots[0].finished = make_record(app1, "b", t0, "alice", {"bob"});
   }));
-  auto p = store_->find_records(window(app1, t0, t0));
+  auto p = find(window(app1, t0, t0));
   ASSERT_TRUE(p);
   EXPECT_EQ(p->total, 1u);
   // A long list takes the other deduplication path.
   std::vector<std::string> ids;
   for (int i = 0; i < 100; ++i) ids.push_back("k" + std::to_string(i % 40));
-  ASSERT_TRUE(update(app1, ids, [&](std::vector<call_slot>& slots) {
+  ASSERT_TRUE(update(app1, ids, [&](std::span<call_slot> slots) {
     ASSERT_EQ(slots.size(), 40u);
     for (int i = 0; i < 40; ++i) EXPECT_EQ(slots[static_cast<std::size_t>(i)].call_id, "k" + std::to_string(i));
   }));
@@ -640,19 +702,19 @@ TEST_P(store_contract, a_second_record_for_a_call_keeps_the_first_and_counts_onc
   auto second = make_record(app1, "dup", t0 + 500, "carol", {"dave"}, call_result::reject);
   insert({first});
   insert({second});
-  auto got = store_->get_record(app1, "dup");
+  auto got = get(app1, "dup");
   ASSERT_TRUE(got);
   ASSERT_TRUE(got->has_value());
   EXPECT_EQ(**got, first);
-  auto p = store_->find_records(window(app1, t0 - 3600, t0 + 3600));
+  auto p = find(window(app1, t0 - 3600, t0 + 3600));
   ASSERT_TRUE(p);
   EXPECT_EQ(p->total, 1u);
   auto f = window(app1, t0 - 3600, t0 + 3600);
   f.user_id = "carol";
-  p = store_->find_records(f);
+  p = find(f);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->total, 0u);
-  auto st = store_->stats();
+  auto st = stats();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->records, 1u);
 }
@@ -660,15 +722,15 @@ TEST_P(store_contract, a_second_record_for_a_call_keeps_the_first_and_counts_onc
 TEST_P(store_contract, updates_of_one_call_apply_in_order) {
   // Queued without waiting, so several land in one group: each sees the previous one's state.
   done_latch latch;
-  ASSERT_TRUE(update(app1, {"seq"}, [&](std::vector<call_slot>& slots) {
+  ASSERT_TRUE(update(app1, {"seq"}, [&](std::span<call_slot> slots) {
     slots[0].state = make_state("seq", "alice", {"bob"}, t0 * 1000);
     slots[0].changed = true;
   }));
   constexpr int n = 300;
   for (int i = 0; i < n; ++i) {
-    store_->update_calls(
+    update_then(
         app1, {"seq"},
-        [i](std::vector<call_slot>& slots) {
+        [i](std::span<call_slot> slots) {
           if (!slots[0].state) return;
           if (slots[0].state->event_ids.size() != static_cast<std::size_t>(i)) return;  // out of order: no change
           slots[0].state->event_ids.push_back({"alice", "e" + std::to_string(i)});
@@ -679,7 +741,7 @@ TEST_P(store_contract, updates_of_one_call_apply_in_order) {
   ASSERT_TRUE(latch.wait_for(n));
   EXPECT_TRUE(latch.errors().empty());
   reopen();
-  ASSERT_TRUE(update(app1, {"seq"}, [&](std::vector<call_slot>& slots) {
+  ASSERT_TRUE(update(app1, {"seq"}, [&](std::span<call_slot> slots) {
     ASSERT_TRUE(slots[0].state);
     ASSERT_EQ(slots[0].state->event_ids.size(), static_cast<std::size_t>(n));
     EXPECT_EQ(slots[0].state->event_ids.back().event_id, "e" + std::to_string(n - 1));
@@ -696,9 +758,9 @@ TEST_P(store_contract, grouped_commits_from_many_threads_are_all_durable) {
         const std::string live = "t" + std::to_string(t) + "-live-" + std::to_string(i);
         const std::string done = "t" + std::to_string(t) + "-done-" + std::to_string(i);
         const auto rec = make_record(app1, done, t0 + t * 1000 + i, "u" + std::to_string(t), {"v" + std::to_string(i)});
-        store_->update_calls(
+        update_then(
             app1, {live, done},
-            [live, rec](std::vector<call_slot>& slots) {
+            [live, rec](std::span<call_slot> slots) {
               slots[0].state = make_state(live, "alice", {"bob"}, t0 * 1000);
               slots[0].changed = true;
               slots[0].deadline_ms = t0 * 1000 + 1;
@@ -712,18 +774,18 @@ TEST_P(store_contract, grouped_commits_from_many_threads_are_all_durable) {
   ASSERT_TRUE(latch.wait_for(threads * per_thread));
   EXPECT_TRUE(latch.errors().empty());
   reopen();
-  auto st = store_->stats();
+  auto st = stats();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->records, static_cast<std::uint64_t>(threads * per_thread));
   EXPECT_EQ(st->live_calls, static_cast<std::uint64_t>(threads * per_thread));
-  auto p = store_->find_records(window(app1, t0, t0 + 10 * 1000));
+  auto p = find(window(app1, t0, t0 + 10 * 1000));
   ASSERT_TRUE(p);
   EXPECT_EQ(p->total, static_cast<std::uint64_t>(threads * per_thread));
-  auto due = store_->due_calls(t0 * 1000 + 1, 100000);
+  auto due = due_now(t0 * 1000 + 1, 100000);
   ASSERT_TRUE(due);
   EXPECT_EQ(due->size(), static_cast<std::size_t>(threads * per_thread));
   for (int t = 0; t < threads; ++t) {
-    auto got = store_->get_record(app1, "t" + std::to_string(t) + "-done-" + std::to_string(per_thread - 1));
+    auto got = get(app1, "t" + std::to_string(t) + "-done-" + std::to_string(per_thread - 1));
     ASSERT_TRUE(got);
     EXPECT_TRUE(got->has_value());
   }
@@ -734,14 +796,16 @@ TEST_P(store_contract, close_drains_queued_updates) {
   std::vector<call_record> recs;
   for (int i = 0; i < 500; ++i) recs.push_back(make_record(app1, "q" + std::to_string(i), t0 + i, "alice", {"bob"}));
   for (const auto& r : recs) {
-    store_->update_calls(
-        app1, {r.call_id}, [r](std::vector<call_slot>& slots) { slots[0].finished = r; }, latch.make());
+    update_then(
+        app1, {r.call_id}, [r](std::span<call_slot> slots) { slots[0].finished = r; }, latch.make());
   }
+  io_.flush();  // every update queued in the store
   store_->close();
+  ASSERT_TRUE(latch.wait_for(recs.size()));
   EXPECT_EQ(latch.calls(), recs.size());
   EXPECT_TRUE(latch.errors().empty());
   reopen();
-  auto p = store_->find_records(window(app1, t0, t0 + 1000));
+  auto p = find(window(app1, t0, t0 + 1000));
   ASSERT_TRUE(p);
   EXPECT_EQ(p->total, recs.size());
 }
@@ -750,50 +814,52 @@ TEST_P(store_contract, update_and_purge_after_close_fail) {
   store_->close();
   done_latch latch;
   bool ran = false;
-  store_->update_calls(
-      app1, {"late"}, [&](std::vector<call_slot>&) { ran = true; }, latch.make());
+  update_then(
+      app1, {"late"}, [&](std::span<call_slot>) { ran = true; }, latch.make());
   ASSERT_TRUE(latch.wait_for(1));
   EXPECT_FALSE(ran);
   ASSERT_EQ(latch.errors().size(), 1u);
-  EXPECT_EQ(latch.errors()[0].code, errc::internal);
-  auto purged = store_->purge_records(app1, t0, 10);
+  EXPECT_EQ(latch.errors()[0].code, errc::unavailable);
+  retention_policy policy;
+  policy.apps.push_back({app1, t0});
+  auto purged = retain(policy);
   EXPECT_FALSE(purged);
-  EXPECT_FALSE(store_->ping());
+  EXPECT_FALSE(ping());
   store_->close();  // twice is fine
 }
 
 TEST_P(store_contract, a_throwing_update_fails_alone_and_changes_nothing) {
-  ASSERT_TRUE(update(app1, {"t"}, [&](std::vector<call_slot>& slots) {
+  ASSERT_TRUE(update(app1, {"t"}, [&](std::span<call_slot> slots) {
     slots[0].state = make_state("t", "alice", {"bob"}, t0 * 1000);
     slots[0].changed = true;
   }));
   done_latch latch;
-  store_->update_calls(
+  update_then(
       app1, {"t"},
-      [](std::vector<call_slot>& slots) {
+      [](std::span<call_slot> slots) {
         slots[0].state.reset();
         slots[0].changed = true;
         throw std::runtime_error("bug");
       },
       latch.make());
   const auto rec = make_record(app1, "ok", t0, "alice", {"bob"});
-  store_->update_calls(
-      app1, {"ok"}, [&](std::vector<call_slot>& slots) { slots[0].finished = rec; }, latch.make());
+  update_then(
+      app1, {"ok"}, [&](std::span<call_slot> slots) { slots[0].finished = rec; }, latch.make());
   ASSERT_TRUE(latch.wait_for(2));
   ASSERT_EQ(latch.errors().size(), 1u);
   EXPECT_EQ(latch.errors()[0].code, errc::internal);
-  ASSERT_TRUE(update(app1, {"t"}, [&](std::vector<call_slot>& slots) { EXPECT_TRUE(slots[0].state); }));
-  auto got = store_->get_record(app1, "ok");
+  ASSERT_TRUE(update(app1, {"t"}, [&](std::span<call_slot> slots) { EXPECT_TRUE(slots[0].state); }));
+  auto got = get(app1, "ok");
   ASSERT_TRUE(got);
   EXPECT_TRUE(got->has_value());
 }
 
 TEST_P(store_contract, a_record_naming_another_call_is_refused) {
-  auto r = update(app1, {"p"}, [&](std::vector<call_slot>& slots) {
+  auto r = update(app1, {"p"}, [&](std::span<call_slot> slots) {
     slots[0].finished = make_record(app1, "q", t0, "alice", {"bob"});
   });
   EXPECT_FALSE(r);
-  auto got = store_->get_record(app1, "q");
+  auto got = get(app1, "q");
   ASSERT_TRUE(got);
   EXPECT_FALSE(got->has_value());
 }
@@ -809,12 +875,13 @@ TEST_P(store_contract, purge_removes_old_records_and_their_counts) {
   }
   ASSERT_GT(old1, 300u);
   std::uint64_t removed = 0;
+  retention_policy policy;
+  policy.apps.push_back({app1, cut});  // app2 keeps everything
   for (int round = 0; round < 1000; ++round) {
-    auto n = store_->purge_records(app1, cut, 128);
+    auto n = retain(policy);
     ASSERT_TRUE(n) << n.error().message;
-    EXPECT_LE(*n, 128u);
-    removed += *n;
-    if (*n == 0) break;
+    removed += n->records_removed;
+    if (n->complete) break;
   }
   EXPECT_EQ(removed, old1);
   std::vector<call_record> left;
@@ -823,29 +890,25 @@ TEST_P(store_contract, purge_removes_old_records_and_their_counts) {
   }
   for (const auto& f : {window(app1, t0 - 10, t0 + 31 * 3600), window(app1, t0 + 3600, cut + 3600),
                         window(app2, t0 - 10, t0 + 31 * 3600)}) {
-    expect_page(*store_, left, f);
+    expect_page([this](const record_filter& q) { return find(q); }, left, f);
     auto g = f;
     g.user_id = "user4";
-    expect_page(*store_, left, g);
+    expect_page([this](const record_filter& q) { return find(q); }, left, g);
     g = f;
     g.result = call_result::normal_end;
     g.offset = 600;
-    expect_page(*store_, left, g);
+    expect_page([this](const record_filter& q) { return find(q); }, left, g);
   }
-  auto st = store_->stats();
+  auto st = stats();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->records, all.size() - old1);
   const auto& gone =
       *std::find_if(all.begin(), all.end(), [&](const auto& r) { return r.sdkappid == app1 && r.start_ts < cut; });
-  auto got = store_->get_record(app1, gone.call_id);
+  auto got = get(app1, gone.call_id);
   ASSERT_TRUE(got);
   EXPECT_FALSE(got->has_value());
-  std::string json;
-  auto found = store_->get_record_json(app1, gone.call_id, json);
-  ASSERT_TRUE(found);
-  EXPECT_FALSE(*found);
   reopen();
-  st = store_->stats();
+  st = stats();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->records, all.size() - old1);
 }
@@ -855,32 +918,38 @@ TEST_P(store_contract, acknowledged_updates_survive_a_crash) {
   // while later updates may still be in flight. Every update acknowledged before must be there.
   constexpr int n = 600, crash_at = 400;
   store_.reset();  // no store threads while forking
+  io_.stop();
   EXPECT_EXIT(
       {
         auto s = open();
+        testing::io_runner io;
         for (int i = 0; i < n; ++i) {
           const auto rec = make_record(app1, "crash-" + std::to_string(i), t0 + i, "alice", {"bob"});
-          s->update_calls(
-              app1, {rec.call_id}, [rec](std::vector<call_slot>& slots) { slots[0].finished = rec; },
+          io.spawn<result<void>>(
+              s->update_calls(app1, {rec.call_id}, [rec](std::span<call_slot> slots) { slots[0].finished = rec; },
+                              far()),
               [i](result<void> r) {
                 if (!r) std::_Exit(2);
                 if (i == crash_at) std::_Exit(0);
               });
         }
+        io.flush();
         s->close();
+        io.flush();
         std::_Exit(3);  // not reached: update crash_at is acknowledged before close returns
       },
       ::testing::ExitedWithCode(0), "");
+  io_.start();
   reopen();
   for (int i = 0; i <= crash_at; ++i) {
-    auto got = store_->get_record(app1, "crash-" + std::to_string(i));
+    auto got = get(app1, "crash-" + std::to_string(i));
     ASSERT_TRUE(got);
     ASSERT_TRUE(got->has_value()) << "acknowledged record crash-" << i << " was lost";
   }
-  auto p = store_->find_records(window(app1, t0, t0 + n));
+  auto p = find(window(app1, t0, t0 + n));
   ASSERT_TRUE(p);
   EXPECT_GE(p->total, static_cast<std::uint64_t>(crash_at + 1));
-  auto st = store_->stats();
+  auto st = stats();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->records, p->total);
 }
@@ -895,7 +964,7 @@ TEST_P(store_contract, reads_succeed_while_updates_commit) {
       while (!stop.load()) {
         auto f = window(app1, t0, t0 + 100000);
         f.descending = k == 1;
-        auto p = store_->find_records(f);
+        auto p = find(f);
         if (!p) {
           ++read_errors;
           continue;
@@ -903,7 +972,7 @@ TEST_P(store_contract, reads_succeed_while_updates_commit) {
         // Snapshots only move forward, and a page agrees with its total.
         if (p->total < last_total || p->records.size() != std::min<std::uint64_t>(p->total, f.limit)) ++read_errors;
         last_total = p->total;
-        if (!store_->get_record(app1, "rw-0")) ++read_errors;
+        if (!get(app1, "rw-0")) ++read_errors;
         ++reads;
       }
     });
@@ -918,14 +987,14 @@ TEST_P(store_contract, reads_succeed_while_updates_commit) {
   for (auto& t : readers) t.join();
   EXPECT_EQ(read_errors.load(), 0);
   EXPECT_GT(reads.load(), 0);
-  auto p = store_->find_records(window(app1, t0, t0 + 100000));
+  auto p = find(window(app1, t0, t0 + 100000));
   ASSERT_TRUE(p);
   EXPECT_EQ(p->total, recs.size());
 }
 
 TEST_P(store_contract, ping_and_stats_answer) {
-  EXPECT_TRUE(store_->ping());
-  auto st = store_->stats();
+  EXPECT_TRUE(ping());
+  auto st = stats();
   ASSERT_TRUE(st);
   EXPECT_EQ(st->records, 0u);
   EXPECT_EQ(st->live_calls, 0u);

@@ -1,8 +1,9 @@
 // Test support: a store that answers its API reads late, on a thread of its own, the way a store across the
 // network does. In front of a real store: everything else passes straight through.
 //
-// While the gate is shut, async_get_record / async_find_records wait at it; open() lets them through (and any
-// that come later). A test waits for reads to arrive at the gate with wait_held(), never with a sleep.
+// While the gate is shut, get_record / find_records wait at it (the awaiting coroutine is suspended, its
+// thread free); open() lets them through (and any that come later). A test waits for reads to arrive at the
+// gate with wait_held(), never with a sleep.
 #pragma once
 
 #include <chrono>
@@ -14,6 +15,11 @@
 #include <thread>
 
 #include "store/store.h"
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include "store/thread_completion.h"
 
 namespace callrec::testing {
 
@@ -44,35 +50,41 @@ class gated_store : public store {
     return answered_;
   }
 
-  result<std::optional<call_record>> get_record(std::uint32_t sdkappid, std::string_view call_id) override {
-    return inner_->get_record(sdkappid, call_id);
+  awaitable<result<std::optional<stored_record>>> get_record(std::uint32_t sdkappid, std::string_view call_id,
+                                                             std::int64_t oldest_ts, deadline due) override {
+    using T = std::optional<stored_record>;
+    co_return co_await await_store_thread<T>(
+        [&](completion<T> done) {
+          enqueue([this, sdkappid, id = std::string(call_id), oldest_ts, done = std::move(done)](bool closing) {
+            if (closing) return done(make_error(errc::unavailable, "store closed"));
+            done(run_inner(inner_->get_record(sdkappid, id, oldest_ts, far())));
+          });
+        },
+        due, "the store did not answer within the request deadline; retry");
   }
-  result<record_page> find_records(const record_filter& filter) override { return inner_->find_records(filter); }
-  void async_get_record(std::uint32_t sdkappid, std::string_view call_id,
-                        read_done<std::optional<call_record>> done) override {
-    enqueue([this, sdkappid, id = std::string(call_id), done = std::move(done)](bool closing) {
-      if (closing) return done(make_error(errc::internal, "store closed"));
-      done(inner_->get_record(sdkappid, id));
-    });
+  awaitable<result<record_page>> find_records(const record_filter& filter, deadline due) override {
+    co_return co_await await_store_thread<record_page>(
+        [&](completion<record_page> done) {
+          enqueue([this, filter, done = std::move(done)](bool closing) {
+            if (closing) return done(make_error(errc::unavailable, "store closed"));
+            done(run_inner(inner_->find_records(filter, far())));
+          });
+        },
+        due, "the store did not answer within the request deadline; retry");
   }
-  void async_find_records(const record_filter& filter, read_done<record_page> done) override {
-    enqueue([this, filter, done = std::move(done)](bool closing) {
-      if (closing) return done(make_error(errc::internal, "store closed"));
-      done(inner_->find_records(filter));
-    });
+  awaitable<result<void>> update_calls(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn,
+                                       deadline due) override {
+    co_return co_await inner_->update_calls(sdkappid, std::move(call_ids), std::move(fn), due);
   }
-  bool reads_inline() const noexcept override { return false; }
-  void update_calls(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn, done_fn done) override {
-    inner_->update_calls(sdkappid, std::move(call_ids), std::move(fn), std::move(done));
+  awaitable<result<std::vector<due_call>>> claim_due_calls(std::int64_t now_ms, std::size_t limit,
+                                                          std::chrono::milliseconds lease) override {
+    co_return co_await inner_->claim_due_calls(now_ms, limit, lease);
   }
-  result<std::vector<due_call>> due_calls(std::int64_t now_ms, std::size_t limit) override {
-    return inner_->due_calls(now_ms, limit);
+  awaitable<result<void>> ping(deadline due) override { co_return co_await inner_->ping(due); }
+  awaitable<result<store_stats>> stats() override { co_return co_await inner_->stats(); }
+  awaitable<result<retention_report>> apply_retention(const retention_policy& policy, deadline due) override {
+    co_return co_await inner_->apply_retention(policy, due);
   }
-  result<std::uint64_t> purge_records(std::uint32_t sdkappid, std::int64_t before_ts, std::size_t limit) override {
-    return inner_->purge_records(sdkappid, before_ts, limit);
-  }
-  result<store_stats> stats() override { return inner_->stats(); }
-  result<void> ping() override { return inner_->ping(); }
   // Completes the reads still held (with an error), then closes the store behind.
   void close() override {
     {
@@ -86,6 +98,15 @@ class gated_store : public store {
   }
 
  private:
+  static deadline far() { return std::chrono::steady_clock::now() + std::chrono::seconds(60); }
+  // The inner store's reads complete without suspending: run one to its end on this (the worker's) thread.
+  template <class T>
+  static T run_inner(awaitable<T> a) {
+    boost::asio::io_context ctx;
+    auto f = boost::asio::co_spawn(ctx, std::move(a), boost::asio::use_future);
+    ctx.run();
+    return f.get();
+  }
   void enqueue(std::function<void(bool closing)> job) {
     {
       std::lock_guard lk(mu_);

@@ -24,7 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include "api/service.h"
+#include "node/node.h"
 #include "auth/usersig.h"
 #include "core/clock.h"
 #include "support/h2_client.h"
@@ -76,7 +76,7 @@ inline server_config test_config(const std::filesystem::path& dir) {
   a.sdkappid = app_id;
   a.secret_key = app_key;
   a.admins = {"administrator", "ops"};
-  a.limits = rate_limits{1e6, 1e6, 1e6, 1e7};
+  a.limits = limits::rates{1e6, 1e6, 1e6, 1e7};  // limits::table order: get, filter, callback, events
   cfg.apps.push_back(a);
   app_config b = a;
   b.sdkappid = unentitled_app_id;
@@ -84,7 +84,7 @@ inline server_config test_config(const std::filesystem::path& dir) {
   cfg.apps.push_back(b);
   app_config c = a;
   c.sdkappid = limited_app_id;
-  c.limits = rate_limits{2, 2, 2, 2};
+  c.limits = limits::rates{2, 2, 2, 2};
   cfg.apps.push_back(c);
   return cfg;
 }
@@ -97,7 +97,7 @@ class test_server {
       : test_server(transport::plain, std::move(tweak), std::move(tag)) {}
   // `prepare` runs on each service before it starts (to wrap its store, shorten its deadline).
   explicit test_server(transport t, std::function<void(server_config&)> tweak = {}, std::string tag = "srv",
-                       std::function<void(api::service&)> prepare = {})
+                       std::function<void(callrec::node&)> prepare = {})
       : dir_(fresh_dir(tag)), clock_(t0_ms), cfg_(test_config(dir_)), transport_(t), prepare_(std::move(prepare)) {
     if (uses_tls(t)) {
       replace_cert(make_test_cert("callrec-test"));
@@ -113,7 +113,7 @@ class test_server {
   }
 
   void start() {
-    svc_ = std::make_unique<api::service>(cfg_, clock_);
+    svc_ = std::make_unique<callrec::node>(cfg_, clock_);
     if (prepare_) prepare_(*svc_);
     auto r = svc_->start();
     if (!r) throw std::runtime_error("service did not start: " + r.error().message);
@@ -142,7 +142,7 @@ class test_server {
 
   std::uint16_t port() const { return svc_->port(); }
   manual_clock& clock() { return clock_; }
-  api::service& service() { return *svc_; }
+  callrec::node& node() { return *svc_; }
   server_config& config() { return cfg_; }
   const std::filesystem::path& dir() const { return dir_; }
 
@@ -151,9 +151,9 @@ class test_server {
   manual_clock clock_;
   server_config cfg_;
   transport transport_;
-  std::function<void(api::service&)> prepare_;
+  std::function<void(callrec::node&)> prepare_;
   test_cert cert_;
-  std::unique_ptr<api::service> svc_;
+  std::unique_ptr<callrec::node> svc_;
 };
 
 struct http_answer {

@@ -70,111 +70,6 @@ std::int64_t doc_bucket(std::uint32_t sdkappid, std::string_view call_id) noexce
   return std::bit_cast<std::int64_t>(h & ~static_cast<std::uint64_t>(doc_bucket_size - 1));
 }
 
-namespace {
-
-void put_varint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out += static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  out += static_cast<char>(v);
-}
-
-void put_text(std::string& out, std::string_view s) {
-  put_varint(out, s.size());
-  out += s;
-}
-
-std::uint64_t zigzag(std::int64_t v) {
-  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
-}
-std::int64_t unzigzag(std::uint64_t v) { return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1); }
-
-// Reads a document front to back; every read fails (and stays failed) past the end.
-class doc_reader {
- public:
-  explicit doc_reader(std::string_view d) : d_(d) {}
-  bool ok() const { return ok_; }
-  bool done() const { return ok_ && d_.empty(); }
-  std::uint64_t varint() {
-    if (!ok_) return 0;
-    std::uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (d_.empty()) break;
-      const auto b = static_cast<unsigned char>(d_.front());
-      d_.remove_prefix(1);
-      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-    }
-    ok_ = false;
-    return 0;
-  }
-  std::string_view text() {
-    const std::uint64_t n = varint();
-    if (!ok_ || n > d_.size()) {
-      ok_ = false;
-      return {};
-    }
-    const std::string_view s = d_.substr(0, n);
-    d_.remove_prefix(n);
-    return s;
-  }
-  unsigned byte() {
-    if (!ok_ || d_.empty()) {
-      ok_ = false;
-      return 0;
-    }
-    const auto b = static_cast<unsigned char>(d_.front());
-    d_.remove_prefix(1);
-    return b;
-  }
-
- private:
-  std::string_view d_;
-  bool ok_ = true;
-};
-
-}  // namespace
-
-void encode_doc(std::string& out, const record_fields& r) {
-  put_varint(out, r.sdkappid);
-  put_text(out, r.call_id);
-  out += static_cast<char>(r.media);
-  out += static_cast<char>(r.type);
-  out += static_cast<char>(r.result);
-  put_varint(out, zigzag(r.start_ts));
-  put_varint(out, zigzag(r.accept_ts));
-  put_varint(out, zigzag(r.end_ts));
-  put_text(out, r.room_id);
-  put_text(out, r.caller);
-  put_text(out, r.callees);
-}
-
-bool decode_doc(std::string_view doc, record_fields& r) {
-  doc_reader in(doc);
-  const std::uint64_t app = in.varint();
-  r.call_id = in.text();
-  const unsigned media = in.byte(), type = in.byte(), result = in.byte();
-  r.start_ts = unzigzag(in.varint());
-  r.accept_ts = unzigzag(in.varint());
-  r.end_ts = unzigzag(in.varint());
-  r.room_id = in.text();
-  r.caller = in.text();
-  r.callees = in.text();
-  if (!in.done() || app > 0xffffffffu || media > 1 || type > 1 || result >= call_result_count) return false;
-  r.sdkappid = static_cast<std::uint32_t>(app);
-  r.media = static_cast<media_type>(media);
-  r.type = static_cast<call_type>(type);
-  r.result = static_cast<call_result>(result);
-  return true;
-}
-
-bool doc_names(std::string_view doc, std::uint32_t sdkappid, std::string_view call_id) {
-  doc_reader in(doc);
-  const std::uint64_t app = in.varint();
-  return app == sdkappid && in.text() == call_id && in.ok();
-}
-
 result<doc_slot> find_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id) {
   sqlite3_stmt* s = db.cached_static("SELECT key, start_ts, doc FROM record_docs WHERE key BETWEEN ?1 AND ?1 + 15");
   if (!s) return db.last_error("prepare");
@@ -199,8 +94,9 @@ result<doc_slot> find_doc(connection& db, std::uint32_t sdkappid, std::string_vi
   return slot;
 }
 
-result<bool> read_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id, std::string& out) {
-  sqlite3_stmt* s = db.cached_static("SELECT doc FROM record_docs WHERE key BETWEEN ?1 AND ?1 + 15");
+result<std::optional<stored_record>> read_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id,
+                                              std::int64_t oldest_ts) {
+  sqlite3_stmt* s = db.cached_static("SELECT doc, start_ts FROM record_docs WHERE key BETWEEN ?1 AND ?1 + 15");
   if (!s) return db.last_error("prepare");
   stmt_use q(s);
   q.bind(1, doc_bucket(sdkappid, call_id));
@@ -208,14 +104,14 @@ result<bool> read_doc(connection& db, std::uint32_t sdkappid, std::string_view c
   while ((rc = q.step()) == SQLITE_ROW) {
     const std::string_view doc = q.blob(0);
     if (doc_names(doc, sdkappid, call_id)) {
-      record_fields f;
-      if (!decode_doc(doc, f)) return corrupt_record();
-      append_record_json(out, f);
-      return true;
+      if (q.int64(1) < oldest_ts) return std::optional<stored_record>();  // outside the retention window
+      auto found = stored_record::from_doc(doc);
+      if (!found) return corrupt_record();
+      return found;
     }
   }
   if (rc != SQLITE_DONE) return db.last_error("get record");
-  return false;
+  return std::optional<stored_record>();
 }
 
 result<bool> put_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id, std::int64_t start_ts,

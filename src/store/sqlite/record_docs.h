@@ -10,9 +10,7 @@
 // order and takes the one that names the call (nearly always the first and only one). A bucket that is full
 // (16 calls of one bucket, which random call ids make vanishingly unlikely) refuses the record with an error.
 //
-// The document: varint(sdkappid) varint(len) call_id, then media, call type, result (one byte each),
-// zigzag varints of start, accept and end, then room id, caller and the space-joined callees, each as
-// varint(len) bytes. About 80 bytes, against 250 for the record's JSON.
+// The document is the record's compact form (records/record_doc.h).
 #pragma once
 
 #include <cstdint>
@@ -21,7 +19,7 @@
 #include <string_view>
 
 #include "core/error.h"
-#include "records/wire.h"
+#include "records/record_doc.h"
 #include "store/sqlite/sqlite_db.h"
 
 namespace callrec::sqlite {
@@ -31,14 +29,6 @@ inline constexpr std::int64_t doc_bucket_size = 16;
 // The first rowid of the bucket of (sdkappid, call_id). Stable across builds and machines: it is stored.
 std::int64_t doc_bucket(std::uint32_t sdkappid, std::string_view call_id) noexcept;
 
-// The document of a record (appended to `out`), and back: false when `doc` is not a whole document or holds
-// an enumeration out of range. The fields view `doc`.
-void encode_doc(std::string& out, const record_fields& r);
-bool decode_doc(std::string_view doc, record_fields& r);
-
-// True when `doc` is the document of the record of (sdkappid, call_id).
-bool doc_names(std::string_view doc, std::uint32_t sdkappid, std::string_view call_id);
-
 // Where the record of a call is, or would go, in its bucket.
 struct doc_slot {
   std::optional<std::int64_t> key;       // the row holding the call's record
@@ -47,9 +37,10 @@ struct doc_slot {
 };
 result<doc_slot> find_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id);
 
-// Appends the JSON object (records/wire.h) of the call's record to `out`: false when there is none. The read
-// path of get_record_by_callId: one bucket read, no other table.
-result<bool> read_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id, std::string& out);
+// The record of a call that started at or after oldest_ts, read from its document alone: nullopt when there is
+// none. The read path of get_record_by_callId: one bucket read, no other table.
+result<std::optional<stored_record>> read_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id,
+                                              std::int64_t oldest_ts);
 
 // Stores the record's document in its bucket, unless the call already has one (then false). An error when
 // the bucket is full.

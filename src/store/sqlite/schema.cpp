@@ -128,7 +128,9 @@ result<void> upgrade(connection& db, std::int64_t from) {
 
 }  // namespace
 
-callrec::error corrupt_record() { return make_error(errc::internal, "storage failure: a stored record is corrupt"); }
+callrec::error corrupt_record() {
+  return make_error(errc::internal, "internal error: a stored record cannot be read", "sqlite: a stored record is corrupt");
+}
 
 bool read_fields(const stmt_use& q, record_fields& f) {
   const auto media = q.int64(2), type = q.int64(9), res = q.int64(10);

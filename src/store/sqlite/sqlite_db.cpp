@@ -4,13 +4,13 @@
 
 namespace callrec::sqlite {
 
-result<std::unique_ptr<connection>> connection::open(const std::string& path, int flags) {
+result<std::unique_ptr<connection>> connection::open(const std::string& path, int flags, const char* vfs) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, vfs);
   if (rc != SQLITE_OK) {
     std::string msg = "cannot open the SQLite store " + path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_close(db);
-    return make_error(errc::internal, std::move(msg));
+    return make_error(errc::unavailable, std::move(msg));
   }
   sqlite3_extended_result_codes(db, 1);
   return std::unique_ptr<connection>(new connection(db));
@@ -25,9 +25,9 @@ connection::~connection() {
 result<void> connection::exec(const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = std::string("storage failure: ") + (err ? err : sqlite3_errmsg(db_));
+    std::string detail = std::string("sqlite: ") + (err ? err : sqlite3_errmsg(db_));
     sqlite3_free(err);
-    return make_error(errc::internal, std::move(msg));
+    return make_error(errc::unavailable, "the store is unavailable; retry", std::move(detail));
   }
   return {};
 }
@@ -56,11 +56,14 @@ sqlite3_stmt* connection::cached_static(const char* sql) {
 }
 
 callrec::error connection::last_error(std::string_view what) const {
-  if (sqlite3_errcode(db_) == SQLITE_INTERRUPT) {
-    return make_error(errc::internal, "storage read interrupted (" + std::string(what) +
-                                          "): it ran past its deadline; retry, or narrow the query");
+  const int code = sqlite3_extended_errcode(db_);
+  std::string detail = "sqlite (" + std::string(what) + "): " + sqlite3_errmsg(db_) + " [" +
+                       sqlite3_errstr(code) + ", " + std::to_string(code) + "]";
+  if ((code & 0xff) == SQLITE_INTERRUPT) {
+    return make_error(errc::timeout, "the store did not answer within the deadline; retry, or narrow the query",
+                      std::move(detail));
   }
-  return make_error(errc::internal, "storage failure (" + std::string(what) + "): " + sqlite3_errmsg(db_));
+  return make_error(errc::unavailable, "the store is unavailable; retry", std::move(detail));
 }
 
 result<std::int64_t> connection::query_int(const char* sql) {

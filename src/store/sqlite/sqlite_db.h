@@ -60,8 +60,9 @@ class stmt_use {
 
 class connection {
  public:
-  // flags: SQLITE_OPEN_READONLY or SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE; NOMUTEX is added.
-  static result<std::unique_ptr<connection>> open(const std::string& path, int flags);
+  // flags: SQLITE_OPEN_READONLY or SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE; NOMUTEX is added. `vfs`: the
+  // name of a registered VFS, or null for the default (tests put a faulty one under the store).
+  static result<std::unique_ptr<connection>> open(const std::string& path, int flags, const char* vfs = nullptr);
 
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -77,7 +78,8 @@ class connection {
   // The same for SQL text with static storage duration (a literal or a constant), found by its address:
   // no hashing of the text on the hot paths.
   sqlite3_stmt* cached_static(const char* sql);
-  // The error of the last failed call on this connection, for an errc::internal message.
+  // The error of the last failed call on this connection: errc::timeout for a read interrupted at its
+  // deadline, else errc::unavailable; SQLite's own text goes to the error's detail, never to its message.
   callrec::error last_error(std::string_view what) const;
   // Runs a query returning one integer (0 when no row).
   result<std::int64_t> query_int(const char* sql);

@@ -16,10 +16,14 @@
 #include <utility>
 #include <variant>
 
+#include <boost/asio/this_coro.hpp>
+
 #include "records/wire.h"
 #include "store/sqlite/record_docs.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite_db.h"
+#include "store/store_core.h"
+#include "store/thread_completion.h"
 #include "store/time_buckets.h"
 
 namespace callrec::sqlite {
@@ -28,6 +32,8 @@ namespace {
 using buckets::count_spans;
 using buckets::segment;
 using buckets::span_count;
+using store_core::count_deltas;
+using store_core::count_key;
 
 // Connection settings. The page cache is per connection: the writer gets a big one, readers smaller ones.
 // No mmap: mapped database pages count as resident memory, and the OS page cache serves reads as well.
@@ -48,6 +54,9 @@ constexpr int checkpoint_wal_pages = 1000;  // 4 MiB of 4 KiB pages
 // copying plus two fsyncs, whatever this limit; a higher limit makes them rarer. Measured on a 700k-call import
 // (events/s): 8192 pages 103-112k, 32768 148k, 65536 160k.
 constexpr int hard_wal_pages = 65536;
+
+// Records removed per app in one retention slice (one write transaction).
+constexpr std::size_t retention_slice = 5000;
 
 // Offset pages at least this deep are located through the count buckets instead of skipping rows.
 constexpr std::uint64_t offset_seek_threshold = 512;
@@ -88,28 +97,6 @@ bool read_record(const stmt_use& q, call_record& r) {
   return true;
 }
 
-// The contract on records the store can keep (ids are validated upstream; this guards the encoding).
-result<void> check_record(const call_record& r, std::uint32_t sdkappid, std::string_view call_id) {
-  if (r.call_id != call_id || r.sdkappid != sdkappid) {
-    return make_error(errc::invalid_param, "finished record of call " + std::string(call_id) +
-                                               " names another call or app (" + r.call_id + ")");
-  }
-  if (!valid_user_id(r.caller)) {
-    return make_error(errc::invalid_param, "finished record of call " + r.call_id + " has an invalid caller");
-  }
-  for (const auto& c : r.callees) {
-    if (!valid_user_id(c)) {
-      return make_error(errc::invalid_param, "finished record of call " + r.call_id + " has an invalid callee");
-    }
-  }
-  if (static_cast<int>(r.media) > 1 || static_cast<int>(r.type) > 1 ||
-      static_cast<int>(r.result) >= call_result_count || r.start_ts < buckets::min_second ||
-      r.start_ts > buckets::max_second) {
-    return make_error(errc::invalid_param, "finished record of call " + r.call_id + " has a value out of range");
-  }
-  return {};
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Keys and in-memory state of the writer
 
@@ -130,35 +117,17 @@ struct live_entry {
 };
 using live_map = std::unordered_map<call_key, live_entry, call_key_hash>;
 
-struct count_key {
-  std::uint32_t sdkappid = 0;
-  int level = 0;
-  std::int64_t bucket = 0;
-  int result = 0;
-  int type = 0;
-  int media = 0;
-  auto operator<=>(const count_key&) const = default;
-};
-using count_deltas = std::map<count_key, std::int64_t>;
-
-void add_counts(count_deltas& d, std::uint32_t app, std::int64_t start_ts, int result, int type, int media,
-                std::int64_t delta) {
-  for (int level = 0; level < span_count; ++level) {
-    d[count_key{app, level, buckets::bucket_of(start_ts, level), result, type, media}] += delta;
-  }
-}
-
 struct update_job {
   std::uint32_t sdkappid = 0;
   std::vector<std::string> call_ids;
-  store::update_fn fn;
-  store::done_fn done;
+  update_fn fn;
+  completion<void> done;
 };
 struct purge_job {
   std::uint32_t sdkappid = 0;
   std::int64_t before_ts = 0;
   std::size_t limit = 0;
-  std::promise<result<std::uint64_t>> reply;
+  completion<std::uint64_t> done;
 };
 using job = std::variant<update_job, purge_job>;
 
@@ -166,7 +135,7 @@ using job = std::variant<update_job, purge_job>;
 struct group_state {
   std::unordered_map<call_key, std::optional<live_entry>, call_key_hash> before;  // pre-group live state
   count_deltas deltas;
-  std::int64_t records_added = 0;
+  std::uint64_t records_added = 0;
   std::optional<callrec::error> failure;  // a storage failure: the whole group rolls back
 };
 
@@ -511,7 +480,7 @@ class sqlite_store final : public store {
     records_.store(static_cast<std::uint64_t>(*n));
     live_count_.store(live_.size());
 
-    auto ckpt = connection::open(options_.path, SQLITE_OPEN_READWRITE);
+    auto ckpt = connection::open(options_.path, SQLITE_OPEN_READWRITE, options_.vfs);
     if (!ckpt) return std::move(ckpt).error();
     checkpointer_ = std::move(*ckpt);
     // A connection learns that the database is in WAL mode when it first reads it.
@@ -524,105 +493,112 @@ class sqlite_store final : public store {
 
   ~sqlite_store() override { close(); }
 
-  result<std::optional<call_record>> get_record(std::uint32_t sdkappid, std::string_view call_id) override {
-    return read([&](connection& db) -> result<std::optional<call_record>> {
-      auto slot = find_doc(db, sdkappid, call_id);
-      if (!slot) return std::move(slot).error();
-      if (!slot->key) return std::optional<call_record>();
-      sqlite3_stmt* s = db.cached_static(get_record_sql());
+  awaitable<result<std::optional<stored_record>>> get_record(std::uint32_t sdkappid, std::string_view call_id,
+                                                             std::int64_t oldest_ts, deadline due) override {
+    // Read here, on the caller's thread: a lookup takes about a microsecond, less than any hand-over.
+    co_return read(due, [&](connection& db) { return read_doc(db, sdkappid, call_id, oldest_ts); });
+  }
+
+  awaitable<result<record_page>> find_records(const record_filter& filter, deadline due) override {
+    // One read transaction: the total and the page come from the same snapshot.
+    co_return read(due, [&](connection& db) { return record_search(db, filter).run(); });
+  }
+
+  awaitable<result<void>> update_calls(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn,
+                                       deadline due) override {
+    co_return co_await await_store_thread<void>(
+        [&](completion<void> done) {
+          {
+            std::lock_guard lock(queue_mu_);
+            if (!closing_) {
+              queue_.emplace_back(update_job{sdkappid, std::move(call_ids), std::move(fn), std::move(done)});
+              queue_cv_.notify_one();
+              return;
+            }
+          }
+          done(closed_error());
+        },
+        due, "the store did not commit the update within the deadline; retry (it may still be applied)");
+  }
+
+  awaitable<result<std::vector<due_call>>> claim_due_calls(std::int64_t now_ms, std::size_t limit,
+                                                          std::chrono::milliseconds lease) override {
+    std::size_t leased = 0;
+    {
+      std::lock_guard lock(leases_mu_);
+      std::erase_if(leases_, [now_ms](const auto& l) { return l.second <= now_ms; });
+      leased = leases_.size();
+    }
+    // Calls under a lease are read again and skipped: ask for as many more.
+    auto due = read(clock_deadline(), [&](connection& db) -> result<std::vector<due_call>> {
+      sqlite3_stmt* s = db.cached_static(
+          "SELECT sdkappid, call_id, deadline_ms FROM live_calls WHERE deadline_ms IS NOT NULL AND deadline_ms <= ? "
+          "ORDER BY deadline_ms, sdkappid, call_id LIMIT ?");
       if (!s) return db.last_error("prepare");
       stmt_use q(s);
-      q.bind(1, static_cast<std::int64_t>(sdkappid));
-      q.bind(2, slot->start_ts);
-      q.bind(3, call_id);
-      const int rc = q.step();
-      if (rc == SQLITE_DONE) return corrupt_record();  // a document without its record
-      if (rc != SQLITE_ROW) return db.last_error("get record");
-      std::optional<call_record> found;
-      if (!read_record(q, found.emplace())) return corrupt_record();
-      return found;
-    });
-  }
-
-  // The stored document as it is: no record to read and render.
-  result<bool> get_record_json(std::uint32_t sdkappid, std::string_view call_id, std::string& out) override {
-    return read([&](connection& db) { return read_doc(db, sdkappid, call_id, out); });
-  }
-
-  result<record_page> find_records(const record_filter& filter) override {
-    auto lease = acquire_reader();
-    if (!lease) return std::move(lease).error();
-    // One read transaction: the total and the page come from the same snapshot.
-    if (auto r = lease->snapshot(commit_gen_, options_.read_deadline); !r) return std::move(r).error();
-    connection& db = *lease->conn;
-    auto page = record_search(db, filter).run();
-    if (!page) lease->end_snapshot();
-    return page;
-  }
-
-  void update_calls(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn, done_fn done) override {
-    {
-      std::lock_guard lock(queue_mu_);
-      if (!closing_) {
-        queue_.emplace_back(update_job{sdkappid, std::move(call_ids), std::move(fn), std::move(done)});
-        queue_cv_.notify_one();
-        return;
+      q.bind(1, now_ms);
+      q.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit + leased, INT64_MAX)));
+      std::vector<due_call> out;
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        out.push_back(due_call{static_cast<std::uint32_t>(q.int64(0)), std::string(q.text(1)), q.int64(2)});
       }
+      if (rc != SQLITE_DONE) return db.last_error("due calls");
+      return out;
+    });
+    if (!due) co_return due;
+    std::vector<due_call> claimed;
+    std::lock_guard lock(leases_mu_);
+    for (auto& d : *due) {
+      if (claimed.size() == limit) break;
+      call_key key{d.sdkappid, d.call_id};
+      if (leases_.contains(key)) continue;
+      if (lease.count() > 0) leases_.emplace(std::move(key), now_ms + lease.count());  // none: just a look
+      claimed.push_back(std::move(d));
     }
-    // No store thread runs any more: answer on the caller's thread.
-    done(make_error(errc::internal, "the store is closed"));
+    co_return claimed;
   }
 
-  result<std::vector<due_call>> due_calls(std::int64_t now_ms, std::size_t limit) override {
-    auto lease = acquire_reader();
-    if (!lease) return std::move(lease).error();
-    if (auto r = lease->snapshot(commit_gen_, options_.read_deadline); !r) return std::move(r).error();
-    connection& db = *lease->conn;
-    sqlite3_stmt* s = db.cached(
-        "SELECT sdkappid, call_id, deadline_ms FROM live_calls WHERE deadline_ms IS NOT NULL AND deadline_ms <= ? "
-        "ORDER BY deadline_ms, sdkappid, call_id LIMIT ?");
-    if (!s) return db.last_error("prepare");
-    stmt_use q(s);
-    q.bind(1, now_ms);
-    q.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
-    std::vector<due_call> out;
-    int rc;
-    while ((rc = q.step()) == SQLITE_ROW) {
-      out.push_back(due_call{static_cast<std::uint32_t>(q.int64(0)), std::string(q.text(1)), q.int64(2)});
+  awaitable<result<retention_report>> apply_retention(const retention_policy& policy, deadline due) override {
+    retention_report report;
+    for (const auto& app : policy.apps) {
+      const std::uint32_t sdkappid = app.sdkappid;
+      const std::int64_t before = app.oldest_ts;
+      auto n = co_await await_store_thread<std::uint64_t>(
+          [&](completion<std::uint64_t> done) {
+            {
+              std::lock_guard lock(queue_mu_);
+              if (!closing_) {
+                queue_.emplace_back(purge_job{sdkappid, before, retention_slice, std::move(done)});
+                queue_cv_.notify_one();
+                return;
+              }
+            }
+            done(closed_error());
+          },
+          due, "retention did not finish its slice within the deadline");
+      if (!n) co_return std::move(n).error();
+      report.records_removed += *n;
+      if (*n == retention_slice) report.complete = false;
     }
-    if (rc != SQLITE_DONE) return db.last_error("due calls");
-    return out;
+    co_return report;
   }
 
-  result<std::uint64_t> purge_records(std::uint32_t sdkappid, std::int64_t before_ts, std::size_t limit) override {
-    std::future<result<std::uint64_t>> reply;
+  awaitable<result<store_stats>> stats() override {
+    co_return store_stats{records_.load(std::memory_order_relaxed), live_count_.load(std::memory_order_relaxed),
+                          commits_.load(std::memory_order_relaxed), committed_updates_.load(std::memory_order_relaxed)};
+  }
+
+  awaitable<result<void>> ping(deadline due) override {
     {
       std::lock_guard lock(queue_mu_);
-      if (closing_) return make_error(errc::internal, "the store is closed");
-      purge_job j{sdkappid, before_ts, limit, {}};
-      reply = j.reply.get_future();
-      queue_.emplace_back(std::move(j));
-      queue_cv_.notify_one();
+      if (closing_) co_return closed_error();
     }
-    return reply.get();
-  }
-
-  result<store_stats> stats() override {
-    return store_stats{records_.load(std::memory_order_relaxed), live_count_.load(std::memory_order_relaxed),
-                       commits_.load(std::memory_order_relaxed), committed_updates_.load(std::memory_order_relaxed)};
-  }
-
-  result<void> ping() override {
-    {
-      std::lock_guard lock(queue_mu_);
-      if (closing_) return make_error(errc::internal, "the store is closed");
-    }
-    auto lease = acquire_reader();
-    if (!lease) return std::move(lease).error();
-    if (auto r = lease->snapshot(commit_gen_, options_.read_deadline); !r) return std::move(r).error();
-    auto n = lease->conn->query_int("SELECT COUNT(*) FROM sqlite_master");
-    if (!n) return std::move(n).error();
-    return {};
+    co_return read(due, [&](connection& db) -> result<void> {
+      auto n = db.query_int("SELECT COUNT(*) FROM sqlite_master");
+      if (!n) return std::move(n).error();
+      return {};
+    });
   }
 
   void close() override {
@@ -663,8 +639,8 @@ class sqlite_store final : public store {
     }
 
     // Starts a read: arms its deadline and makes sure the snapshot is no older than the last commit.
-    result<void> snapshot(const std::atomic<std::uint64_t>& commit_gen, std::chrono::milliseconds budget) {
-      *deadline = std::chrono::steady_clock::now() + budget;
+    result<void> snapshot(const std::atomic<std::uint64_t>& commit_gen, callrec::deadline due) {
+      *deadline = due;
       const std::uint64_t now = commit_gen.load(std::memory_order_acquire);
       if (open && gen == now) return {};
       end_snapshot();
@@ -700,7 +676,7 @@ class sqlite_store final : public store {
         return reader_lease(this, std::move(slot));
       }
     }
-    auto c = connection::open(options_.path, SQLITE_OPEN_READONLY);
+    auto c = connection::open(options_.path, SQLITE_OPEN_READONLY, options_.vfs);
     if (!c) return std::move(c).error();
     if (auto r = (*c)->exec(reader_pragmas); !r) return r.error();
     reader_slot slot;
@@ -727,23 +703,22 @@ class sqlite_store final : public store {
     }
   }
 
-  // Runs `fn(connection&)` (which returns a result) on a pooled reader, in its snapshot; a failed read gives
-  // the snapshot up.
+  // Runs `fn(connection&)` (which returns a result) on a pooled reader, in its snapshot, interrupted past
+  // `due` (errc::timeout); a failed read gives the snapshot up.
   template <class Fn>
-  auto read(Fn&& fn) -> decltype(fn(std::declval<connection&>())) {
+  auto read(deadline due, Fn&& fn) -> decltype(fn(std::declval<connection&>())) {
     auto lease = acquire_reader();
     if (!lease) return std::move(lease).error();
-    if (auto r = lease->snapshot(commit_gen_, options_.read_deadline); !r) return std::move(r).error();
+    if (auto r = lease->snapshot(commit_gen_, due); !r) return std::move(r).error();
     auto r = fn(*lease->conn);
     if (!r) lease->end_snapshot();
     return r;
   }
 
-  static const char* get_record_sql() {
-    static const std::string sql = "SELECT " + std::string(record_columns) +
-                                   " FROM records r WHERE r.sdkappid = ? AND r.start_ts = ? AND r.call_id = ?";
-    return sql.c_str();
-  }
+  // Reads that run outside a request (timers) still end: the API's deadline.
+  static deadline clock_deadline() { return std::chrono::steady_clock::now() + std::chrono::seconds(3); }
+
+  static callrec::error closed_error() { return make_error(errc::unavailable, "the store is closed; retry"); }
 
   static result<void> run_simple(connection& db, const char* sql) {  // sql: a literal
     sqlite3_stmt* s = db.cached_static(sql);
@@ -827,7 +802,7 @@ class sqlite_store final : public store {
         }
       }
       if (purge) {
-        purge->reply.set_value(run_purge(purge->sdkappid, purge->before_ts, purge->limit));
+        purge->done(run_purge(purge->sdkappid, purge->before_ts, purge->limit));
       } else {
         run_group(group);
         group.clear();
@@ -844,7 +819,10 @@ class sqlite_store final : public store {
     if (auto r = run_simple(*writer_, "BEGIN IMMEDIATE"); !r) g.failure = r.error();
     for (auto& u : group) {
       if (g.failure) break;
-      outcomes.push_back(apply_update(u, g));
+      group_txn txn{*this, g, u.sdkappid};
+      auto out = store_core::run_update(txn, u.sdkappid, u.call_ids, u.fn, g.records_added);
+      if (out.storage) g.failure = std::move(out.storage);
+      outcomes.push_back(std::move(out.own));
     }
     if (!g.failure) write_live(g);
     if (!g.failure) write_counts(g.deltas, g.failure);
@@ -877,13 +855,19 @@ class sqlite_store final : public store {
         }
       }
     } else {
-      records_.fetch_add(static_cast<std::uint64_t>(g.records_added), std::memory_order_relaxed);
+      records_.fetch_add(g.records_added, std::memory_order_relaxed);
       commits_.fetch_add(1, std::memory_order_relaxed);
       committed_updates_.fetch_add(group.size(), std::memory_order_relaxed);
+      // A written call's timer claim is done with: its new deadline is claimed afresh.
+      std::lock_guard lock(leases_mu_);
+      if (!leases_.empty()) {
+        for (const auto& entry : g.before) leases_.erase(entry.first);
+      }
     }
     live_count_.store(live_.size(), std::memory_order_relaxed);
     for (std::size_t i = 0; i < group.size(); ++i) {
-      result<void> outcome = g.failure ? result<void>(*g.failure) : std::move(outcomes[i]);
+      result<void> outcome = g.failure ? result<void>(*g.failure) : i < outcomes.size() ? std::move(outcomes[i])
+                                                                                         : result<void>();
       try {
         group[i].done(std::move(outcome));
       } catch (...) {
@@ -892,87 +876,52 @@ class sqlite_store final : public store {
     }
   }
 
-  // Runs one update's function over its slots and stages its writes. An error that concerns only this
-  // update is returned; a storage failure is recorded in g.failure (the whole group rolls back).
-  result<void> apply_update(update_job& u, group_state& g) {
-    std::vector<std::string>& ids = u.call_ids;
-    if (ids.size() <= 32) {
-      std::size_t n = 0;
-      for (std::size_t i = 0; i < ids.size(); ++i) {
-        if (std::find(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids[i]) ==
-            ids.begin() + static_cast<std::ptrdiff_t>(n)) {
-          if (n != i) ids[n] = std::move(ids[i]);
-          ++n;
-        }
-      }
-      ids.resize(n);
-    } else {
-      std::unordered_set<std::string> seen;
-      std::vector<std::string> unique;
-      for (auto& id : ids) {
-        if (seen.insert(id).second) unique.push_back(std::move(id));
-      }
-      ids = std::move(unique);
-    }
+  // The adapter's side of store_core::run_update, for one update of a group: live states change in the
+  // writer's map (each changed call is written once, at the end of the group, by write_live), and the state
+  // each call had before the group is kept to undo the map if the transaction fails.
+  struct group_txn {
+    sqlite_store& st;
+    group_state& g;
+    std::uint32_t sdkappid;
 
-    std::vector<call_slot> slots(ids.size());
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      slots[i].call_id = ids[i];
-      if (auto it = live_.find(call_key{u.sdkappid, ids[i]}); it != live_.end()) {
-        slots[i].state = it->second.state;  // a copy: the map keeps the state until the update succeeds
-        slots[i].deadline_ms = it->second.deadline_ms;
-      } else {
-        auto ended = record_exists(u.sdkappid, ids[i]);
-        if (!ended) {
-          g.failure = ended.error();
-          return *g.failure;
-        }
-        slots[i].ended = *ended;
+    result<call_slot> load(std::string_view call_id) {
+      call_slot slot;
+      slot.call_id = call_id;
+      if (auto it = st.live_.find(call_key{sdkappid, slot.call_id}); it != st.live_.end()) {
+        slot.state = it->second.state;  // a copy: the map keeps the state until the update is written
+        slot.deadline_ms = it->second.deadline_ms;
+        return slot;
       }
+      auto ended = st.record_exists(sdkappid, call_id);
+      if (!ended) return std::move(ended).error();
+      slot.ended = *ended;
+      return slot;
     }
-
-    try {
-      u.fn(slots);
-    } catch (const std::exception& e) {
-      return make_error(errc::internal, std::string("the update failed: ") + e.what());
-    } catch (...) {
-      return make_error(errc::internal, "the update failed");
-    }
-    if (slots.size() != ids.size()) {
-      return make_error(errc::internal, "the update function resized its slots");
-    }
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i].finished) {
-        if (auto r = check_record(*slots[i].finished, u.sdkappid, ids[i]); !r) return r;
-      }
-    }
-
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-      call_slot& slot = slots[i];
-      if (!slot.finished && !slot.changed) continue;
-      call_key key{u.sdkappid, std::move(ids[i])};
-      auto it = live_.find(key);
+    // Remembers the call's state before the group (once), and returns where it is in the map.
+    live_map::iterator touch(const call_key& key) {
+      auto it = st.live_.find(key);
       auto [b, fresh] = g.before.try_emplace(key);
-      if (fresh && it != live_.end()) b->second = std::move(it->second);
-      if (slot.finished) {
-        if (auto r = insert_record(*slot.finished, g); !r) {
-          g.failure = r.error();
-          return *g.failure;
-        }
-        if (it != live_.end()) live_.erase(it);
-      } else if (slot.state) {
-        live_entry e{std::move(*slot.state), slot.deadline_ms};
-        if (it != live_.end()) {
-          it->second = std::move(e);
-        } else {
-          live_.emplace(std::move(key), std::move(e));
-        }
-      } else if (it != live_.end()) {
-        live_.erase(it);
-      }
+      if (fresh && it != st.live_.end()) b->second = std::move(it->second);
+      return it;
     }
-    return {};
-  }
+    result<void> put_live(std::string_view call_id, calls::call_state&& state, std::optional<std::int64_t> due) {
+      call_key key{sdkappid, std::string(call_id)};
+      auto it = touch(key);
+      live_entry e{std::move(state), due};
+      if (it != st.live_.end()) {
+        it->second = std::move(e);
+      } else {
+        st.live_.emplace(std::move(key), std::move(e));
+      }
+      return {};
+    }
+    result<void> drop_live(std::string_view call_id) {
+      call_key key{sdkappid, std::string(call_id)};
+      if (auto it = touch(key); it != st.live_.end()) st.live_.erase(it);
+      return {};
+    }
+    result<bool> insert_record(const call_record& r) { return st.insert_record(r, g); }
+  };
 
   result<bool> record_exists(std::uint32_t sdkappid, std::string_view call_id) {
     auto slot = find_doc(*writer_, sdkappid, call_id);
@@ -980,8 +929,9 @@ class sqlite_store final : public store {
     return slot->key.has_value();
   }
 
-  // Inserts a record with its document, participants and counts, unless its call has a record already.
-  result<void> insert_record(const call_record& r, group_state& g) {
+  // Inserts a record with its document, participants and counts, unless its call has a record already
+  // (then false: the first record of a call stays).
+  result<bool> insert_record(const call_record& r, group_state& g) {
     const auto app = static_cast<std::int64_t>(r.sdkappid);
     const std::string callees = join_callees(r.callees);
     doc_buffer_.clear();
@@ -989,7 +939,7 @@ class sqlite_store final : public store {
                                           r.end_ts, r.caller, callees, r.type, r.result});
     auto stored = put_doc(*writer_, r.sdkappid, r.call_id, r.start_ts, doc_buffer_);
     if (!stored) return std::move(stored).error();
-    if (!*stored) return {};  // the first record of the call stays
+    if (!*stored) return false;
     {
       sqlite3_stmt* s = writer_->cached_static(sql_insert_record);
       if (!s) return writer_->last_error("prepare");
@@ -1020,14 +970,12 @@ class sqlite_store final : public store {
       if (q.step() != SQLITE_DONE) return writer_->last_error("insert participant");
       return {};
     };
-    if (auto x = add_participant(r.caller, true); !x) return x;
+    if (auto x = add_participant(r.caller, true); !x) return x.error();
     for (const auto& c : r.callees) {
-      if (auto x = add_participant(c, false); !x) return x;
+      if (auto x = add_participant(c, false); !x) return x.error();
     }
-    add_counts(g.deltas, r.sdkappid, r.start_ts, static_cast<int>(r.result), static_cast<int>(r.type),
-               static_cast<int>(r.media), 1);
-    ++g.records_added;
-    return {};
+    store_core::add_counts(g.deltas, r.sdkappid, r.start_ts, r.result, r.type, r.media, 1);
+    return true;
   }
 
   // Writes the final live state of every call the group changed, once per call.
@@ -1170,7 +1118,8 @@ class sqlite_store final : public store {
       for (const auto& c : v.callees) {
         if (!drop(c)) return fail(writer_->last_error("purge"));
       }
-      add_counts(deltas, sdkappid, v.start_ts, v.result, v.type, v.media, -1);
+      store_core::add_counts(deltas, sdkappid, v.start_ts, static_cast<call_result>(v.result),
+                             static_cast<call_type>(v.type), static_cast<media_type>(v.media), -1);
     }
     std::optional<callrec::error> failure;
     write_counts(deltas, failure);
@@ -1206,6 +1155,8 @@ class sqlite_store final : public store {
   std::thread checkpoint_thread_;
 
   live_map live_;  // writer thread only (and start())
+  std::mutex leases_mu_;
+  std::unordered_map<call_key, std::int64_t, call_key_hash> leases_;  // claimed calls: lease end, unix ms
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> commits_{0}, committed_updates_{0};
   std::atomic<std::uint64_t> live_count_{0};
@@ -1218,7 +1169,7 @@ result<std::unique_ptr<store>> open_sqlite_store(const sqlite_store_options& opt
   // nobody reads. Harmless (SQLITE_MISUSE) if SQLite was already initialized by someone else.
   static std::once_flag configured;
   std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
-  auto writer = connection::open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  auto writer = connection::open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options.vfs);
   if (!writer) return std::move(writer).error();
   connection& db = **writer;
   if (auto r = db.exec(writer_pragmas); !r) return r.error();

@@ -17,7 +17,7 @@ struct sqlite_store_options {
   // false: synchronous=NORMAL, a committed transaction survives a crash of the process but may be lost on
   // power loss; true: synchronous=FULL, every commit is fsynced before `done` runs.
   bool fsync_each_commit = false;
-  std::chrono::milliseconds read_deadline{3000};  // see store_options::read_deadline
+  const char* vfs = nullptr;  // a registered SQLite VFS to open the files with; null: the default
 };
 
 result<std::unique_ptr<store>> open_sqlite_store(const sqlite_store_options& options);

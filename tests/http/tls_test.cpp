@@ -101,12 +101,12 @@ TEST(tls_transport, plain_http_on_the_tls_port_gets_a_400_that_says_https_and_ot
   EXPECT_NE(out.find("Connection: close"), std::string::npos) << out;
   EXPECT_NE(out.find("\"errorCode\":70001"), std::string::npos) << out;
   EXPECT_NE(out.find("speaks HTTPS"), std::string::npos) << out;
-  EXPECT_TRUE(eventually([&] { return srv.service().metrics().tls_handshake_failures.value() == 1; }));
+  EXPECT_TRUE(eventually([&] { return srv.node().metrics().tls_handshake_failures.value() == 1; }));
   // Bytes that are neither TLS nor HTTP are only dropped.
   raw_socket junk(srv.port());
   junk.send(std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
   EXPECT_EQ(junk.read_all(), "");
-  EXPECT_TRUE(eventually([&] { return srv.service().metrics().tls_handshake_failures.value() == 2; }));
+  EXPECT_TRUE(eventually([&] { return srv.node().metrics().tls_handshake_failures.value() == 2; }));
   EXPECT_EQ(before.get("/healthz").status, 200u);
   client after(srv);
   EXPECT_EQ(after.get("/healthz").status, 200u);
@@ -142,7 +142,7 @@ TEST(tls_transport, a_client_that_never_finishes_the_handshake_is_cut_off) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
   EXPECT_EQ(cli.get("/healthz").status, 200u);  // the established connection was left alone
   EXPECT_EQ(cli.connects(), 1);
-  EXPECT_TRUE(eventually([&] { return srv.service().metrics().tls_handshake_failures.value() == 2; }));
+  EXPECT_TRUE(eventually([&] { return srv.node().metrics().tls_handshake_failures.value() == 2; }));
 }
 
 TEST(tls_transport, reload_swaps_the_certificate_for_new_connections_only) {
@@ -158,7 +158,7 @@ TEST(tls_transport, reload_swaps_the_certificate_for_new_connections_only) {
   ASSERT_EQ(not_yet.get("/healthz").status, 200u);
   EXPECT_EQ(peer_common_name(not_yet.tls_handle()), "callrec-test");
 
-  ASSERT_TRUE(srv.service().reload_tls());
+  ASSERT_TRUE(srv.node().reload_tls());
   client fresh(srv);  // trusts only the renewed certificate
   ASSERT_EQ(fresh.get("/healthz").status, 200u);
   EXPECT_EQ(peer_common_name(fresh.tls_handle()), "callrec-renewed");
@@ -174,12 +174,12 @@ TEST(tls_transport, a_failed_reload_keeps_the_previous_certificate) {
   const test_cert good = srv.cert();
   const test_cert other = make_test_cert("callrec-other");
   write_file(srv.dir() / "key.pem", other.key_pem);  // a key that does not match cert.pem
-  auto r = srv.service().reload_tls();
+  auto r = srv.node().reload_tls();
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("tls.key"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("does not match"), std::string::npos) << r.error().message;
   write_file(srv.dir() / "cert.pem", "not a certificate");
-  r = srv.service().reload_tls();
+  r = srv.node().reload_tls();
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("tls.cert"), std::string::npos) << r.error().message;
 
@@ -190,7 +190,7 @@ TEST(tls_transport, a_failed_reload_keeps_the_previous_certificate) {
 
 TEST(tls_transport, reload_without_tls_is_an_error) {
   test_server srv;
-  auto r = srv.service().reload_tls();
+  auto r = srv.node().reload_tls();
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("[tls]"), std::string::npos) << r.error().message;
 }
@@ -239,7 +239,7 @@ TEST(tls_transport, a_bad_certificate_or_key_stops_the_start_naming_the_key) {
     auto cfg = test_config(dir);
     cfg.tls = tls_config{(dir / c.cert).string(), (dir / c.key).string()};
     manual_clock clk(t0_ms);
-    api::service svc(cfg, clk);
+    callrec::node svc(cfg, clk);
     auto r = svc.start();
     ASSERT_FALSE(r) << c.cert << " " << c.key;
     EXPECT_TRUE(r.error().message.starts_with(c.expect_key + ": ")) << r.error().message;

@@ -1,8 +1,8 @@
-#include "api/rate_limiter.h"
+#include "limits/token_bucket.h"
 
 #include <algorithm>
 
-namespace callrec::api {
+namespace callrec::limits {
 
 void token_bucket::reset(double per_second) {
   std::lock_guard lk(mu_);
@@ -35,4 +35,4 @@ void token_bucket::charge(std::int64_t now_ms, double cost) {
   tokens_ -= cost;
 }
 
-}  // namespace callrec::api
+}  // namespace callrec::limits

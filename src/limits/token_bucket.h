@@ -1,10 +1,11 @@
-// Token buckets per app and API (SPEC section 3). Time is a parameter (milliseconds).
+// One token bucket (SPEC 3): a rate per second and a burst of one second's worth. Time is a parameter
+// (unix milliseconds). Thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <mutex>
 
-namespace callrec::api {
+namespace callrec::limits {
 
 class token_bucket {
  public:
@@ -25,4 +26,4 @@ class token_bucket {
   std::int64_t last_ms_ = 0;
 };
 
-}  // namespace callrec::api
+}  // namespace callrec::limits

@@ -68,7 +68,7 @@ TEST(http_transport, keep_alive_serves_many_requests_on_one_connection) {
   test_server srv;
   client cli(srv.port());
   for (int i = 0; i < 100; ++i) ASSERT_EQ(cli.get("/healthz").status, 200u);
-  EXPECT_EQ(srv.service().metrics().connections_accepted.value(), 1u);
+  EXPECT_EQ(srv.node().metrics().connections_accepted.value(), 1u);
 }
 
 // The threads of this process under SCHED_BATCH (`chrt -p` shows the same).

@@ -111,11 +111,11 @@ TEST_F(events_test, ringing_times_out_without_further_traffic) {
             0);
   EXPECT_EQ(get_record("t1").code(), 101050);
   srv.clock().advance_ms(29000);
-  srv.service().run_maintenance_once();
+  srv.node().run_maintenance_once();
   EXPECT_EQ(get_record("t1").code(), 101050);
   srv.clock().advance_ms(2000);
   // The maintenance thread fires the timer by itself; no request is sent until the record exists.
-  ASSERT_TRUE(eventually([&] { return srv.service().metrics().timers_fired.value() > 0; }));
+  ASSERT_TRUE(eventually([&] { return srv.node().metrics().timers_fired.value() > 0; }));
   auto a = get_record("t1");
   ASSERT_EQ(a.code(), 0) << a.body;
   EXPECT_EQ(a.data().at("callResult").as_string(), "not_answer");
@@ -130,7 +130,7 @@ TEST_F(events_test, timers_survive_a_restart) {
   srv.restart();
   client fresh(srv.port());
   srv.clock().advance_ms(61000);  // heartbeats stopped for longer than heartbeat_sec (60)
-  srv.service().run_maintenance_once();
+  srv.node().run_maintenance_once();
   auto a = fresh.post(api_target("records/get_record_by_callId"), "{\"callId\":\"t2\"}");
   ASSERT_EQ(a.code(), 0) << a.body;
   EXPECT_EQ(a.data().at("callResult").as_string(), "offline");
@@ -263,14 +263,14 @@ TEST(retention, records_older_than_the_window_are_removed_in_the_background) {
   ASSERT_EQ(cli.post(api_target("events/report"), json::serialize(body)).code(), 0);
   ASSERT_EQ(cli.post(api_target("records/get_record_by_callId"), "{\"callId\":\"old\"}").code(), 0);
   srv.clock().advance_ms(2LL * 86400 * 1000);
-  srv.service().run_maintenance_once();
+  srv.node().run_maintenance_once();
   // The usersig made at t0 for one day has expired too: make a fresh one.
   const auto now_s = srv.clock().now_s();
   const std::string target = "/v1/records/get_record_by_callId?sdkappid=" + std::to_string(app_id) +
                              "&identifier=administrator&usersig=" + usersig_for("administrator", now_s) +
                              "&random=1&contenttype=json";
   EXPECT_EQ(cli.post(target, "{\"callId\":\"old\"}").code(), 101050);
-  EXPECT_GE(srv.service().metrics().records_purged.value(), 1u);
+  EXPECT_GE(srv.node().metrics().records_purged.value(), 1u);
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ constexpr auto deadline = 1000ms;
 class deadline_test : public ::testing::TestWithParam<transport> {
  protected:
   gated_store* gate = nullptr;
-  test_server srv{GetParam(), {}, "deadline", [this](api::service& s) {
+  test_server srv{GetParam(), {}, "deadline", [this](callrec::node& s) {
                     s.request_deadline = deadline;
                     s.wrap_store = [this](std::unique_ptr<store> inner) {
                       auto g = std::make_unique<gated_store>(std::move(inner));

@@ -1,0 +1,162 @@
+#include "records/record_doc.h"
+
+#include <cstring>
+
+namespace callrec {
+
+namespace {
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+void put_text(std::string& out, std::string_view s) {
+  put_varint(out, s.size());
+  out += s;
+}
+
+std::uint64_t zigzag(std::int64_t v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t unzigzag(std::uint64_t v) { return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1); }
+
+// Reads a document front to back; every read fails (and stays failed) past the end.
+class doc_reader {
+ public:
+  explicit doc_reader(std::string_view d) : d_(d) {}
+  bool ok() const { return ok_; }
+  bool done() const { return ok_ && d_.empty(); }
+  std::uint64_t varint() {
+    if (!ok_) return 0;
+    std::uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (d_.empty()) break;
+      const auto b = static_cast<unsigned char>(d_.front());
+      d_.remove_prefix(1);
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    ok_ = false;
+    return 0;
+  }
+  std::string_view text() {
+    const std::uint64_t n = varint();
+    if (!ok_ || n > d_.size()) {
+      ok_ = false;
+      return {};
+    }
+    const std::string_view s = d_.substr(0, n);
+    d_.remove_prefix(n);
+    return s;
+  }
+  unsigned byte() {
+    if (!ok_ || d_.empty()) {
+      ok_ = false;
+      return 0;
+    }
+    const auto b = static_cast<unsigned char>(d_.front());
+    d_.remove_prefix(1);
+    return b;
+  }
+
+ private:
+  std::string_view d_;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+void encode_doc(std::string& out, const record_fields& r) {
+  put_varint(out, r.sdkappid);
+  put_text(out, r.call_id);
+  out += static_cast<char>(r.media);
+  out += static_cast<char>(r.type);
+  out += static_cast<char>(r.result);
+  put_varint(out, zigzag(r.start_ts));
+  put_varint(out, zigzag(r.accept_ts));
+  put_varint(out, zigzag(r.end_ts));
+  put_text(out, r.room_id);
+  put_text(out, r.caller);
+  put_text(out, r.callees);
+}
+
+bool decode_doc(std::string_view doc, record_fields& r) {
+  doc_reader in(doc);
+  const std::uint64_t app = in.varint();
+  r.call_id = in.text();
+  const unsigned media = in.byte(), type = in.byte(), result = in.byte();
+  r.start_ts = unzigzag(in.varint());
+  r.accept_ts = unzigzag(in.varint());
+  r.end_ts = unzigzag(in.varint());
+  r.room_id = in.text();
+  r.caller = in.text();
+  r.callees = in.text();
+  if (!in.done() || app > 0xffffffffu || media > 1 || type > 1 || result >= call_result_count) return false;
+  r.sdkappid = static_cast<std::uint32_t>(app);
+  r.media = static_cast<media_type>(media);
+  r.type = static_cast<call_type>(type);
+  r.result = static_cast<call_result>(result);
+  return true;
+}
+
+bool doc_names(std::string_view doc, std::uint32_t sdkappid, std::string_view call_id) {
+  doc_reader in(doc);
+  const std::uint64_t app = in.varint();
+  return app == sdkappid && in.text() == call_id && in.ok();
+}
+
+stored_record::stored_record(std::string_view doc) : size_(doc.size()) {
+  if (doc.size() <= inline_bytes) {
+    std::memcpy(inline_.data(), doc.data(), doc.size());
+  } else {
+    heap_.assign(doc);
+  }
+}
+
+std::optional<stored_record> stored_record::from_doc(std::string_view doc) {
+  record_fields f;
+  if (!decode_doc(doc, f)) return std::nullopt;
+  return stored_record(doc);
+}
+
+stored_record stored_record::from_record(const call_record& r) {
+  std::string callees;
+  for (const auto& c : r.callees) {
+    if (!callees.empty()) callees += ' ';
+    callees += c;
+  }
+  std::string doc;
+  encode_doc(doc, record_fields{r.call_id, r.sdkappid, r.media, r.room_id, r.start_ts, r.accept_ts, r.end_ts,
+                                r.caller, callees, r.type, r.result});
+  return stored_record(doc);
+}
+
+record_fields stored_record::fields() const {
+  record_fields f;
+  decode_doc(doc(), f);  // checked when the record was made
+  return f;
+}
+
+call_record stored_record::to_record() const {
+  const record_fields f = fields();
+  call_record r;
+  r.call_id = f.call_id;
+  r.sdkappid = f.sdkappid;
+  r.media = f.media;
+  r.room_id = f.room_id;
+  r.start_ts = f.start_ts;
+  r.accept_ts = f.accept_ts;
+  r.end_ts = f.end_ts;
+  r.caller = f.caller;
+  r.callees.reserve(callee_count(f.callees));
+  for_each_callee(f.callees, [&r](std::string_view c) { r.callees.emplace_back(c); });
+  r.type = f.type;
+  r.result = f.result;
+  return r;
+}
+
+}  // namespace callrec

@@ -1,0 +1,58 @@
+#include "store/store_core.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace callrec::store_core {
+
+void unique_ids(std::vector<std::string>& ids) {
+  if (ids.size() <= 32) {  // the usual batch: a quadratic scan beats hashing
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const auto kept = ids.begin() + static_cast<std::ptrdiff_t>(n);
+      if (std::find(ids.begin(), kept, ids[i]) == kept) {
+        if (n != i) ids[n] = std::move(ids[i]);
+        ++n;
+      }
+    }
+    ids.resize(n);
+    return;
+  }
+  std::unordered_set<std::string_view> seen;
+  std::vector<std::string> unique;
+  unique.reserve(ids.size());
+  for (auto& id : ids) {
+    if (seen.contains(id)) continue;
+    unique.push_back(std::move(id));
+    seen.insert(unique.back());  // `unique` never reallocates (reserved): the view stays valid
+  }
+  ids = std::move(unique);
+}
+
+result<void> check_record(const call_record& r, std::uint32_t sdkappid, std::string_view call_id) {
+  auto bad = [&](std::string what) {
+    return make_error(errc::internal, "internal error: a finished record is invalid",
+                      "record of call " + std::string(call_id) + ": " + what);
+  };
+  if (r.call_id != call_id || r.sdkappid != sdkappid) return bad("it names another call or app (" + r.call_id + ")");
+  if (!valid_user_id(r.caller)) return bad("its caller is not a valid user id");
+  for (const auto& c : r.callees) {
+    if (!valid_user_id(c)) return bad("a callee is not a valid user id");
+  }
+  if (static_cast<int>(r.media) > 1 || static_cast<int>(r.type) > 1 ||
+      static_cast<int>(r.result) >= call_result_count || r.start_ts < buckets::min_second ||
+      r.start_ts > buckets::max_second) {
+    return bad("a value is out of range");
+  }
+  return {};
+}
+
+void add_counts(count_deltas& d, std::uint32_t sdkappid, std::int64_t start_ts, call_result result, call_type type,
+                media_type media, std::int64_t delta) {
+  for (int level = 0; level < buckets::span_count; ++level) {
+    d[count_key{sdkappid, level, buckets::bucket_of(start_ts, level), static_cast<int>(result),
+                static_cast<int>(type), static_cast<int>(media)}] += delta;
+  }
+}
+
+}  // namespace callrec::store_core
