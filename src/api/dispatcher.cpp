@@ -17,37 +17,6 @@ namespace json = boost::json;
 
 namespace {
 
-// Buffers for parsing request bodies, kept per thread and reused: a 4 KiB array in a coroutine frame would
-// make every frame too large for Asio's per-thread frame recycling (a malloc and free each request). A frame
-// may be destroyed on another thread (server shutdown); its buffer then joins that thread's list.
-class parse_buffer {
- public:
-  static constexpr std::size_t size = 4096;
-  parse_buffer() {
-    auto& pool = free_list();
-    if (pool.empty()) {
-      buf_ = std::make_unique<unsigned char[]>(size);
-    } else {
-      buf_ = std::move(pool.back());
-      pool.pop_back();
-    }
-  }
-  parse_buffer(const parse_buffer&) = delete;
-  parse_buffer& operator=(const parse_buffer&) = delete;
-  ~parse_buffer() {
-    auto& pool = free_list();
-    if (pool.size() < 64) pool.push_back(std::move(buf_));
-  }
-  unsigned char* data() { return buf_.get(); }
-
- private:
-  static std::vector<std::unique_ptr<unsigned char[]>>& free_list() {
-    thread_local std::vector<std::unique_ptr<unsigned char[]>> pool;
-    return pool;
-  }
-  std::unique_ptr<unsigned char[]> buf_;
-};
-
 // Paths of the v1 API, with or without the version: an unknown one answers 70001 with HTTP 200.
 bool api_path(std::string_view path) {
   return path.starts_with("/v1/") || path.starts_with("/records/") || path.starts_with("/events/") ||
@@ -60,10 +29,6 @@ constexpr std::string_view root_body =
     R"json("api":"POST /v1/records/get_record_by_callId, /v1/records/get_records_by_filter, /v1/events/report",)json"
     R"json("health":"/healthz","ready":"/readyz","metrics":"/metrics"})json"
     "\n";
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 }  // namespace
 
@@ -85,103 +50,135 @@ const route* dispatcher::find(std::string_view path) const noexcept {
   return nullptr;
 }
 
+asio::awaitable<void> dispatcher::serve_operational(std::string_view path, http::reply& rep) {
+  rep.content_type = "text/plain; charset=utf-8";
+  if (path == "/") {
+    rep.content_type = "application/json";
+    rep.body = root_body;
+  } else if (path == "/healthz") {
+    rep.body = "ok\n";
+  } else if (path == "/readyz") {
+    auto ready = co_await ops::readiness(core_, core_.clk.steady_now() + budget_);
+    rep.status = ready ? 200 : 503;
+    rep.body = ready ? "ready\n" : "store unavailable\n";
+  } else {
+    auto text = co_await ops::metrics_text(core_);
+    rep.content_type = "text/plain; version=0.0.4";
+    rep.body = text ? std::move(*text) : std::string();
+  }
+}
+
 asio::awaitable<http::reply> dispatcher::handle(const http::request& req) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = core_.clk.steady_now();
   auto [path, query] = split_target(req.target);
   http::reply rep;
   const bool get = req.verb == http::method::get || req.verb == http::method::head;
   if ((path == "/" || path == "/healthz" || path == "/readyz" || path == "/metrics") && get) {
-    rep.content_type = "text/plain; charset=utf-8";
-    if (path == "/") {
-      rep.content_type = "application/json";
-      rep.body = root_body;
-    } else if (path == "/healthz") {
-      rep.body = "ok\n";
-    } else if (path == "/readyz") {
-      auto ready = co_await ops::readiness(core_, core_.clk.steady_now() + budget_);
-      rep.status = ready ? 200 : 503;
-      rep.body = ready ? "ready\n" : "store unavailable\n";
-    } else {
-      auto text = co_await ops::metrics_text(core_);
-      rep.content_type = "text/plain; version=0.0.4";
-      rep.body = text ? std::move(*text) : std::string();
-    }
+    co_await serve_operational(path, rep);
     co_return rep;
   }
-
+  // Everything that is not a wait happens in plain functions, and answers are written in place: what stays
+  // in this frame is what must outlive a co_await (Asio recycles frames up to 1 KiB; a larger one costs a
+  // malloc and a free per request).
   const route* r = find(path);
   rep.request_id = new_request_id();
-  std::uint32_t sdkappid = 0;
+  request_checks call;
   answer out;
-  std::size_t api = core_.metrics.unknown_api();
-  if (!r) {
-    if (!api_path(path)) rep.status = 404;
-    out = failure(make_error(errc::invalid_param, "unknown API path " + clip(path, 128) + unknown_path_hint_));
-  } else if (req.verb != http::method::post) {
-    api = static_cast<std::size_t>(r - routes_.data());
-    out = failure(make_error(errc::invalid_param, "method not allowed: the REST API takes POST only"));
-  } else {
-    api = static_cast<std::size_t>(r - routes_.data());
-    ops::caller who;
-    who.due = core_.clk.steady_now() + budget_;
-    out = co_await run_api(*r, req, query, who, sdkappid);
+  bool refused = !check(req, path, query, r, t0, rep, call, out);
+  if (!refused && r->limit) {
+    // An event limit admits while a token is left; the batch is charged once read (route.h).
+    const double cost = limits::table[*r->limit].counts == limits::unit::request ? 1 : 0;
+    std::optional<bool> admitted = core_.limiter.admit_now(call.sdkappid, *r->limit, cost, call.who.now_ms);
+    if (!admitted) admitted = co_await core_.limiter.admit(call.sdkappid, *r->limit, cost, call.who.now_ms);
+    refused = !*admitted && refuse_rate(*r, call.sdkappid, out);
   }
-  finish(req, api, sdkappid, std::move(out), t0, rep);
+  if (!refused && req.body.empty()) refused = refuse_empty_body(out);
+  if (!refused) {
+    route_input in{call.who, nullptr, std::nullopt};
+    if (r->plain_call_id_body) in.plain_call_id = plain_call_id_body(req.body);
+    std::optional<parsed_body> body;  // only for a body that needs the JSON parser
+    if (!in.plain_call_id) in.body = body.emplace().parse(req.body, out);
+    if (in.plain_call_id || in.body) co_await r->run(core_, *r, in, out);
+  }
+  finish(req, call.api, call.sdkappid, std::move(out), t0, rep);
   co_return rep;
 }
 
-asio::awaitable<answer> dispatcher::run_api(const route& r, const http::request& req, std::string_view query,
-                                            ops::caller& who, std::uint32_t& sdkappid) {
+bool dispatcher::refuse_rate(const route& r, std::uint32_t sdkappid, answer& out) {
+  out = failure(make_error(errc::rate_limited, "request rate over the limit of app " + std::to_string(sdkappid) +
+                                                   " for " + std::string(r.api)));
+  return true;
+}
+
+bool dispatcher::refuse_empty_body(answer& out) {
+  out = failure(make_error(errc::bad_body, "request body is empty; send a JSON object, at least {}"));
+  return true;
+}
+
+bool dispatcher::check(const http::request& req, std::string_view path, std::string_view query, const route* r,
+                       deadline t0, http::reply& rep, request_checks& call, answer& out) {
+  auto refuse = [&](errc code, std::string message) {
+    out = failure(make_error(code, std::move(message)));
+    return false;
+  };
+  call.api = r ? static_cast<std::size_t>(r - routes_.data()) : core_.metrics.unknown_api();
+  if (!r) {
+    if (!api_path(path)) rep.status = 404;
+    return refuse(errc::invalid_param, "unknown API path " + clip(path, 128) + unknown_path_hint_);
+  }
+  if (req.verb != http::method::post) return refuse(errc::invalid_param, "method not allowed: the REST API takes POST only");
   auto params = parse_hub_query(query);
-  if (!params) co_return failure(params.error());
-  sdkappid = params->sdkappid;
-  const ops::app* app = core_.apps.find(params->sdkappid);
-  if (!app) co_return failure(make_error(errc::usersig_invalid, "unknown sdkappid " + std::to_string(sdkappid)));
+  if (!params) {
+    out = failure(params.error());
+    return false;
+  }
+  call.params = std::move(*params);
+  const hub_params& p = call.params;
+  call.sdkappid = p.sdkappid;
+  const ops::app* app = core_.apps.find(p.sdkappid);
+  if (!app) return refuse(errc::usersig_invalid, "unknown sdkappid " + std::to_string(p.sdkappid));
+  ops::caller& who = call.who;
   who.app = app;
-  who.identifier = params->identifier;
+  who.identifier = p.identifier;
   who.now_ms = core_.clk.now_ms();
-  auto claims = verifier_.verify(params->usersig(), app->cfg.secret_key, sdkappid, params->identifier,
-                                 who.now_ms / 1000);
-  if (!claims) co_return failure(claims.error());
-  who.admin = app->is_admin(params->identifier);
-  if (r.who == access::admin && !who.admin) {
-    co_return failure(make_error(errc::not_admin, "identifier " + params->identifier + " is not an administrator of app " +
-                                                      std::to_string(sdkappid)));
+  who.due = t0 + budget_;
+  who.admin = app->is_admin(p.identifier);
+  auto claims = verifier_.verify(p.usersig(), app->cfg.secret_key, p.sdkappid, p.identifier, who.now_ms / 1000);
+  if (!claims) {
+    out = failure(claims.error());
+    return false;
   }
-  if (r.who == access::admin && !app->cfg.entitled) {
-    co_return failure(make_error(errc::not_entitled, "app " + std::to_string(sdkappid) +
-                                                         " is not entitled to call records (Group Call package)"));
+  if (r->who == access::admin && !who.admin) {
+    return refuse(errc::not_admin,
+                  "identifier " + p.identifier + " is not an administrator of app " + std::to_string(p.sdkappid));
   }
-  if (r.limit) {
-    // An event limit admits while a token is left; the batch is charged once read (route.h).
-    const double cost = limits::table[*r.limit].counts == limits::unit::request ? 1 : 0;
-    if (!co_await core_.limiter.admit(sdkappid, *r.limit, cost, who.now_ms)) {
-      co_return failure(make_error(errc::rate_limited, "request rate over the limit of app " +
-                                                           std::to_string(sdkappid) + " for " + std::string(r.api)));
-    }
+  if (r->who == access::admin && !app->cfg.entitled) {
+    return refuse(errc::not_entitled,
+                  "app " + std::to_string(p.sdkappid) + " is not entitled to call records (Group Call package)");
   }
-  if (req.body.empty()) co_return failure(make_error(errc::bad_body, "request body is empty; send a JSON object, at least {}"));
-  route_input in{who, nullptr, std::nullopt};
-  if (r.plain_call_id_body) in.plain_call_id = plain_call_id_body(req.body);
-  parse_buffer buf;
-  json::monotonic_resource mr(buf.data(), parse_buffer::size);
-  json::value body;
-  if (!in.plain_call_id) {
-    boost::system::error_code ec;
-    json::parse_options popt;
-    popt.max_depth = 32;
-    body = json::parse(req.body, ec, &mr, popt);
-    if (ec) co_return failure(make_error(errc::bad_body, "request body is not valid JSON: " + ec.message()));
-    if (!body.is_object()) co_return failure(make_error(errc::bad_body, "request body must be a JSON object"));
-    in.body = &body.get_object();
+  return true;
+}
+
+const json::object* dispatcher::parsed_body::parse(std::string_view text, answer& out) {
+  boost::system::error_code ec;
+  json::parse_options popt;
+  popt.max_depth = 32;
+  value = json::parse(text, ec, &resource, popt);
+  if (ec) {
+    out = failure(make_error(errc::bad_body, "request body is not valid JSON: " + ec.message()));
+    return nullptr;
   }
-  co_return co_await r.run(core_, r, in);
+  if (!value.is_object()) {
+    out = failure(make_error(errc::bad_body, "request body must be a JSON object"));
+    return nullptr;
+  }
+  return &value.get_object();
 }
 
 void dispatcher::finish(const http::request& req, std::size_t api, std::uint32_t sdkappid, answer out,
                         std::chrono::steady_clock::time_point t0, http::reply& rep) {
   rep.body = make_envelope(out.code, out.message, rep.request_id, std::move(out.data));
-  const double secs = seconds_since(t0);
+  const double secs = std::chrono::duration<double>(core_.clk.steady_now() - t0).count();
   core_.metrics.request(api, out.code, secs);
   if (log_.enabled()) {
     const std::string_view name = api < routes_.size() ? routes_[api].api : std::string_view("unknown");

@@ -10,6 +10,11 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/value.hpp>
+
+#include "api/parse_buffer.h"
+#include "api/query.h"
 #include "api/route.h"
 #include "auth/usersig_cache.h"
 #include "http/server.h"
@@ -28,11 +33,32 @@ class dispatcher {
   boost::asio::awaitable<http::reply> handle(const http::request& req);
 
  private:
+  // What the checks of an API request established.
+  struct request_checks {
+    hub_params params;         // who.identifier views it
+    ops::caller who;
+    std::size_t api = 0;       // the route's metrics id
+    std::uint32_t sdkappid = 0;
+  };
+
   // The route of a path: exactly its path, or its path without the /v1 prefix; null when none.
   const route* find(std::string_view path) const noexcept;
-  // The checks of SPEC 1 for an API route, then the route: the answer, with `sdkappid` set once known.
-  boost::asio::awaitable<answer> run_api(const route& r, const http::request& req, std::string_view query,
-                                         ops::caller& who, std::uint32_t& sdkappid);
+  // SPEC 1's checks up to the rate limit, in order: false with the refusal in `out` at the first that fails.
+  bool check(const http::request& req, std::string_view path, std::string_view query, const route* r, deadline t0,
+             http::reply& rep, request_checks& call, answer& out);
+  // GET /, /healthz, /readyz, /metrics.
+  boost::asio::awaitable<void> serve_operational(std::string_view path, http::reply& rep);
+  // Refusals written into `out`; they return true (refused).
+  static bool refuse_rate(const route& r, std::uint32_t sdkappid, answer& out);
+  static bool refuse_empty_body(answer& out);
+  // A request body parsed as JSON, in a per-thread buffer: only for a body that needs the parser.
+  struct parsed_body {
+    parse_buffer buf;
+    boost::json::monotonic_resource resource{buf.data(), parse_buffer::size};
+    boost::json::value value;
+    // The body as a JSON object; null with a 70009 refusal in `out` when it is not one.
+    const boost::json::object* parse(std::string_view text, answer& out);
+  };
   // The envelope, the request metrics and the access log line of an answered API request.
   void finish(const http::request& req, std::size_t api, std::uint32_t sdkappid, answer out,
               std::chrono::steady_clock::time_point t0, http::reply& rep);

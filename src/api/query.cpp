@@ -1,6 +1,7 @@
 #include "api/query.h"
 
 #include <array>
+#include <cstring>
 #include <optional>
 
 #include "records/record.h"
@@ -57,53 +58,70 @@ std::optional<std::string> percent_decode(std::string_view s) {
 }
 
 result<hub_params> parse_hub_query(std::string_view query) {
-  static constexpr std::array<std::string_view, 5> names{"sdkappid", "identifier", "usersig", "random", "contenttype"};
-  // Values are views into the query; only one with a %-escape is decoded, into its own string.
-  std::array<std::optional<std::string_view>, 5> values;
-  std::array<std::string, 5> decoded;
-  std::size_t pos = 0;
-  while (pos <= query.size()) {
-    auto amp = query.find('&', pos);
-    std::string_view item = query.substr(pos, amp == std::string_view::npos ? std::string_view::npos : amp - pos);
-    pos = amp == std::string_view::npos ? query.size() + 1 : amp + 1;
-    if (item.empty()) continue;
-    auto eq = item.find('=');
-    std::string_view key = item.substr(0, eq);
-    std::string_view raw = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      if (key != names[i]) continue;
-      if (values[i]) return bad_param("query parameter " + std::string(key) + " is given more than once");
-      if (raw.find('%') == std::string_view::npos) {
-        values[i] = raw;
-        continue;
-      }
-      auto d = percent_decode(raw);
-      if (!d) return bad_param("query parameter " + std::string(key) + " has a malformed %-escape");
-      decoded[i] = std::move(*d);
-      values[i] = decoded[i];
+  // The five parameters have five different lengths: a parameter is found by its length and one compare.
+  enum : int { sdkappid, identifier, usersig, random, contenttype, count };
+  static constexpr std::array<std::string_view, count> names{"sdkappid", "identifier", "usersig", "random",
+                                                             "contenttype"};
+  auto index_of = [](std::string_view key) -> int {
+    int i;
+    switch (key.size()) {
+      case 8: i = sdkappid; break;
+      case 10: i = identifier; break;
+      case 7: i = usersig; break;
+      case 6: i = random; break;
+      case 11: i = contenttype; break;
+      default: return -1;
     }
+    return key == names[static_cast<std::size_t>(i)] ? i : -1;
+  };
+  // Values view the query; one with a %-escape is decoded into its own string (rare: a usersig holds only
+  // [A-Za-z0-9*_-], and Tencent's clients escape nothing).
+  std::array<std::string_view, count> values{};
+  std::array<bool, count> seen{};
+  std::array<std::string, count> decoded;
+  const char* it = query.data();
+  const char* const end = it + query.size();
+  while (it < end) {
+    const char* amp = static_cast<const char*>(std::memchr(it, '&', static_cast<std::size_t>(end - it)));
+    if (!amp) amp = end;
+    const std::string_view item(it, static_cast<std::size_t>(amp - it));
+    it = amp + 1;
+    const auto eq = item.find('=');
+    const int i = index_of(item.substr(0, eq));
+    if (i < 0) continue;  // unknown parameters are ignored (proxies add some)
+    const auto k = static_cast<std::size_t>(i);
+    if (seen[k]) return bad_param("query parameter " + std::string(names[k]) + " is given more than once");
+    seen[k] = true;
+    std::string_view raw = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+    if (raw.find('%') != std::string_view::npos) {
+      auto d = percent_decode(raw);
+      if (!d) return bad_param("query parameter " + std::string(names[k]) + " has a malformed %-escape");
+      decoded[k] = std::move(*d);
+      raw = decoded[k];
+    }
+    values[k] = raw;
   }
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (!values[i] || values[i]->empty()) return bad_param("missing query parameter " + std::string(names[i]));
+  for (std::size_t k = 0; k < count; ++k) {
+    if (!seen[k] || values[k].empty()) return bad_param("missing query parameter " + std::string(names[k]));
   }
   hub_params p;
-  auto appid = parse_decimal(*values[0], 4294967295ULL);
+  auto appid = parse_decimal(values[sdkappid], 4294967295ULL);
   if (!appid) return bad_param("query parameter sdkappid must be a decimal unsigned 32-bit integer");
   p.sdkappid = static_cast<std::uint32_t>(*appid);
-  if (!valid_user_id(*values[1])) {
+  if (!valid_user_id(values[identifier])) {
     return bad_param("query parameter identifier must be 1..32 printable ASCII characters without spaces");
   }
-  p.identifier = *values[1];
-  if (values[2]->size() > 4096) return bad_param("query parameter usersig is longer than 4096 bytes");
-  if (decoded[2].empty()) {
-    p.usersig_in_query = *values[2];
+  p.identifier = values[identifier];
+  if (values[usersig].size() > 4096) return bad_param("query parameter usersig is longer than 4096 bytes");
+  auto rnd = parse_decimal(values[random], 4294967295ULL);
+  if (!rnd) return bad_param("query parameter random must be a decimal integer in 0..4294967295");
+  p.random = static_cast<std::uint32_t>(*rnd);
+  if (values[contenttype] != "json") return bad_param("query parameter contenttype must be json");
+  if (decoded[usersig].empty()) {
+    p.usersig_in_query = values[usersig];
   } else {
-    p.usersig_decoded = std::move(decoded[2]);
+    p.usersig_decoded = std::move(decoded[usersig]);  // values[usersig] viewed it: not used past here
   }
-  auto random = parse_decimal(*values[3], 4294967295ULL);
-  if (!random) return bad_param("query parameter random must be a decimal integer in 0..4294967295");
-  p.random = static_cast<std::uint32_t>(*random);
-  if (*values[4] != "json") return bad_param("query parameter contenttype must be json");
   return p;
 }
 

@@ -23,16 +23,14 @@ template <class T>
 using awaitable = boost::asio::awaitable<T>;
 
 // What a route produced. API routes are answered in the envelope (code, message, data); operational routes
-// as they are (status, content type, body).
+// as they are (status, content type, and `data` as the body).
 struct answer {
   int code = 0;  // wire code
   std::string message = "Success";
-  std::string data;    // the serialized `data` object; empty: none
+  std::string data;    // the serialized `data` object (empty: none), or an operational route's body
   std::string detail;  // what the access log may say beyond the message (a store's own error text)
-  // Operational routes:
-  unsigned status = 200;
-  std::string_view content_type = "text/plain; charset=utf-8";
-  std::string body;
+  unsigned status = 200;                                        // operational routes
+  std::string_view content_type = "text/plain; charset=utf-8";  // operational routes
 };
 
 inline answer failure(const error& e) {
@@ -55,7 +53,9 @@ struct route_input {
 enum class access : std::uint8_t { open, user, admin };
 
 struct route;
-using route_fn = awaitable<answer> (*)(const ops::core& core, const route& self, const route_input& in);
+// Writes the route's answer into `out` (an output parameter, not a returned value: the caller's coroutine
+// frame holds no temporary answer, which keeps it small enough for Asio to recycle).
+using route_fn = awaitable<void> (*)(const ops::core& core, const route& self, const route_input& in, answer& out);
 
 struct route {
   std::string_view path;  // API routes: under /v1/ (also served without the version)
@@ -71,24 +71,26 @@ struct route {
 // ops::caller&, Req&) -> awaitable<result<Res>>; Render(const Req&, const Res&) -> answer. A request with a
 // cost() (an events batch) is charged that many tokens of an event limit once it is read.
 template <auto Parse, auto Operation, auto Render>
-awaitable<answer> bind_api(const ops::core& core, const route& self, const route_input& in) {
+awaitable<void> bind_api(const ops::core& core, const route& self, const route_input& in, answer& out) {
   auto req = Parse(in);
-  if (!req) co_return failure(req.error());
+  if (!req) {
+    out = failure(req.error());
+    co_return;
+  }
   if constexpr (requires { req->cost(); }) {
     if (self.limit && limits::table[*self.limit].counts == limits::unit::event) {
       core.limiter.charge(in.who.app->id(), *self.limit, static_cast<double>(req->cost()), in.who.now_ms);
     }
   }
   auto res = co_await Operation(core, in.who, *req);
-  if (!res) co_return failure(res.error());
-  co_return Render(*req, *res);
+  out = res ? Render(*req, *res) : failure(res.error());
 }
 
 // An operational route's steps: Operation(const ops::core&, const ops::caller&) -> awaitable<R>;
 // Render(R) -> answer (with its status and content type).
 template <auto Operation, auto Render>
-awaitable<answer> bind_open(const ops::core& core, const route&, const route_input& in) {
-  co_return Render(co_await Operation(core, in.who));
+awaitable<void> bind_open(const ops::core& core, const route&, const route_input& in, answer& out) {
+  out = Render(co_await Operation(core, in.who));
 }
 
 }  // namespace callrec::api

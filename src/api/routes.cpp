@@ -47,7 +47,11 @@ std::vector<std::string> api_names(std::span<const route> table) {
 result<std::string_view> parse_call_id(const route_input& in) {
   std::string_view id;
   if (in.plain_call_id) {
-    id = *in.plain_call_id;
+    id = *in.plain_call_id;  // printable ASCII already (plain_call_id_body): only its length to check
+    if (id.empty() || id.size() > max_call_id_bytes) {
+      return make_error(errc::invalid_param, must_be("callId", rule::call_id));
+    }
+    return id;
   } else {
     auto it = in.body->find("callId");
     if (it == in.body->end() || it->value().is_null()) return make_error(errc::invalid_param, "callId is required");

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 namespace callrec {
 
@@ -64,11 +65,33 @@ std::size_t utf8_sequence_length(std::string_view s) noexcept {
   return r.length;
 }
 
+namespace {
+
+// Whether any of the 8 bytes of `x` needs a look (byte_class != 0): a control character, '"', '\\', or a
+// byte >= 0x80. The "has less" and "has zero byte" tests of Bit Twiddling Hacks, exact as a yes/no.
+constexpr bool word_needs_look(std::uint64_t x) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+  const std::uint64_t control = (x - ones * 0x20) & ~x;
+  const std::uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
+  const std::uint64_t zero_quote = (quote - ones) & ~quote, zero_backslash = (backslash - ones) & ~backslash;
+  return ((control | zero_quote | zero_backslash | x) & high) != 0;
+}
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out += '"';
   std::size_t run = 0;  // start of the bytes not yet copied
   for (std::size_t i = 0; i < s.size();) {
+    // Eight plain bytes at a time: ids, names and numbers rarely need anything.
+    while (s.size() - i >= 8) {
+      std::uint64_t x;
+      std::memcpy(&x, s.data() + i, 8);
+      if (word_needs_look(x)) break;
+      i += 8;
+    }
+    if (i == s.size()) break;
     const auto c = static_cast<unsigned char>(s[i]);
     const std::uint8_t cls = byte_class[c];
     if (cls == 0) {
@@ -105,6 +128,23 @@ void append_json_string(std::string& out, std::string_view s) {
   }
   out.append(s.data() + run, s.size() - run);
   out += '"';
+}
+
+std::size_t plain_json_prefix(std::string_view s) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+  std::size_t i = 0;
+  for (; s.size() - i >= 8; i += 8) {
+    std::uint64_t x;
+    std::memcpy(&x, s.data() + i, 8);
+    const std::uint64_t del = x ^ (ones * 0x7f);
+    if (word_needs_look(x) || (((del - ones) & ~del & high) != 0)) break;
+  }
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') break;
+    ++i;
+  }
+  return i;
 }
 
 std::string clip(std::string_view s, std::size_t max_bytes) {

@@ -20,6 +20,10 @@ void append_json_string(std::string& out, std::string_view s);
 // here; append_json_string replaces them when the message is written.
 std::string clip(std::string_view s, std::size_t max_bytes = 64);
 
+// The length of the prefix of s that is printable ASCII (0x20..0x7e) other than '"' and '\\': text a JSON
+// string holds as it is. Eight bytes at a time.
+std::size_t plain_json_prefix(std::string_view s) noexcept;
+
 // The length of the well-formed UTF-8 sequence at the start of s (1..4), or 0 when s starts with bytes that
 // are not UTF-8 (or is empty).
 std::size_t utf8_sequence_length(std::string_view s) noexcept;

@@ -1,5 +1,7 @@
 #include "http/request_id.h"
 
+#include <array>
+#include <cstring>
 #include <random>
 
 namespace callrec::http {
@@ -25,17 +27,28 @@ struct id_generator {
     return r;
   }
 };
+
+// Two hex digits for each byte value.
+constexpr std::array<char, 512> hex_pairs = [] {
+  constexpr char hex[] = "0123456789abcdef";
+  std::array<char, 512> t{};
+  for (int b = 0; b < 256; ++b) {
+    t[static_cast<std::size_t>(2 * b)] = hex[b >> 4];
+    t[static_cast<std::size_t>(2 * b + 1)] = hex[b & 15];
+  }
+  return t;
+}();
+
 }  // namespace
 
 request_id new_request_id() {
   thread_local id_generator gen;
-  static constexpr char hex[] = "0123456789abcdef";
   char id[32];
   for (int half = 0; half < 2; ++half) {
     std::uint64_t v = gen.next();
-    for (int i = 0; i < 16; ++i) {
-      id[half * 16 + i] = hex[v & 15];
-      v >>= 4;
+    for (int i = 0; i < 8; ++i) {
+      std::memcpy(id + half * 16 + 2 * i, &hex_pairs[2 * (v & 0xff)], 2);
+      v >>= 8;
     }
   }
   return std::string_view(id, sizeof id);

@@ -16,14 +16,15 @@ token_bucket* local_rate_limiter::bucket(std::uint32_t app, limit_id limit) {
   return &(*it->second)[limit];
 }
 
-bool local_rate_limiter::admit_now(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms) {
+std::optional<bool> local_rate_limiter::admit_now(std::uint32_t app, limit_id limit, double cost,
+                                                  std::int64_t now_ms) {
   token_bucket* b = bucket(app, limit);
   return b && b->admit(now_ms, cost);
 }
 
 boost::asio::awaitable<bool> local_rate_limiter::admit(std::uint32_t app, limit_id limit, double cost,
                                                        std::int64_t now_ms) {
-  co_return admit_now(app, limit, cost, now_ms);
+  co_return *admit_now(app, limit, cost, now_ms);
 }
 
 void local_rate_limiter::charge(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms) {

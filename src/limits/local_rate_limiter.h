@@ -21,8 +21,7 @@ class local_rate_limiter final : public rate_limiter {
   boost::asio::awaitable<bool> admit(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms) override;
   void charge(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms) override;
 
-  // The same decision without a coroutine, for callers that are not one (and for the awaitable above).
-  bool admit_now(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms);
+  std::optional<bool> admit_now(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms) override;
 
  private:
   token_bucket* bucket(std::uint32_t app, limit_id limit);

@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <optional>
 
 #include "limits/limits.h"
 
@@ -16,6 +17,12 @@ class rate_limiter {
   // Admits a request of `app` under `limit` at now_ms (unix milliseconds) when at least one token is left, and
   // takes `cost` tokens (an event limit admits with cost 0 and is charged the batch once it is read).
   virtual boost::asio::awaitable<bool> admit(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms) = 0;
+  // The same decision when it needs no waiting (an in-process limiter always decides at once), else nullopt:
+  // callers try this first and await admit() only when it cannot say, so the usual request costs no coroutine.
+  virtual std::optional<bool> admit_now(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms) {
+    (void)app, (void)limit, (void)cost, (void)now_ms;
+    return std::nullopt;
+  }
   // Takes `cost` more tokens after an admission; the balance may go below zero, which delays the next one.
   virtual void charge(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms) = 0;
 };

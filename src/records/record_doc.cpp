@@ -109,18 +109,34 @@ bool doc_names(std::string_view doc, std::uint32_t sdkappid, std::string_view ca
   return app == sdkappid && in.text() == call_id && in.ok();
 }
 
-stored_record::stored_record(std::string_view doc) : size_(doc.size()) {
-  if (doc.size() <= inline_bytes) {
-    std::memcpy(inline_.data(), doc.data(), doc.size());
-  } else {
-    heap_.assign(doc);
-  }
+void stored_record::copy_bytes(std::string_view doc) {
+  char* to = inline_.data();
+  if (doc.size() > inline_bytes) to = heap_ = new char[doc.size()];
+  if (!doc.empty()) std::memcpy(to, doc.data(), doc.size());
+  size_ = static_cast<std::uint32_t>(doc.size());
+}
+
+stored_record::stored_record(key, std::string_view doc, const record_fields& f) {
+  copy_bytes(doc);
+  auto at = [&](std::string_view v) {
+    return text{static_cast<std::uint16_t>(v.empty() ? 0 : v.data() - doc.data()), static_cast<std::uint16_t>(v.size())};
+  };
+  layout_ = layout{at(f.call_id), at(f.room_id), at(f.caller), at(f.callees), f.sdkappid, f.media, f.type, f.result,
+                   f.start_ts,    f.accept_ts,   f.end_ts};
+}
+
+record_fields stored_record::fields() const noexcept {
+  const char* b = heap_ ? heap_ : inline_.data();
+  auto view = [b](text t) { return std::string_view(b + t.at, t.size); };
+  const layout& l = layout_;
+  return record_fields{view(l.call_id), l.sdkappid, l.media, view(l.room_id), l.start_ts, l.accept_ts, l.end_ts,
+                       view(l.caller),  view(l.callees), l.type, l.result};
 }
 
 std::optional<stored_record> stored_record::from_doc(std::string_view doc) {
   record_fields f;
-  if (!decode_doc(doc, f)) return std::nullopt;
-  return stored_record(doc);
+  if (doc.size() > 0xffff || !decode_doc(doc, f)) return std::nullopt;  // a record is a few KiB at most
+  return std::optional<stored_record>(std::in_place, key{}, doc, f);
 }
 
 stored_record stored_record::from_record(const call_record& r) {
@@ -132,13 +148,7 @@ stored_record stored_record::from_record(const call_record& r) {
   std::string doc;
   encode_doc(doc, record_fields{r.call_id, r.sdkappid, r.media, r.room_id, r.start_ts, r.accept_ts, r.end_ts,
                                 r.caller, callees, r.type, r.result});
-  return stored_record(doc);
-}
-
-record_fields stored_record::fields() const {
-  record_fields f;
-  decode_doc(doc(), f);  // checked when the record was made
-  return f;
+  return *from_doc(doc);
 }
 
 call_record stored_record::to_record() const {

@@ -4,6 +4,7 @@
 
 #include <boost/json/value.hpp>
 #include <charconv>
+#include <cstring>
 #include <string_view>
 #include <cmath>
 #include <limits>
@@ -123,31 +124,35 @@ void append_record_json(std::string& out, const record_fields& r) {
 }
 
 std::optional<std::string_view> plain_call_id_body(std::string_view body) noexcept {
-  std::size_t i = 0;
+  const char* p = body.data();
+  const char* const end = p + body.size();
   auto ws = [&] {
-    while (i < body.size() && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r')) ++i;
+    while (p != end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) ++p;
   };
-  auto take = [&](std::string_view lit) {
-    if (body.substr(i, lit.size()) != lit) return false;
-    i += lit.size();
+  auto take = [&](char c) {
+    if (p == end || *p != c) return false;
+    ++p;
     return true;
   };
+  constexpr std::string_view key = "\"callId\"";
   ws();
-  if (!take("{")) return std::nullopt;
+  if (!take('{')) return std::nullopt;
   ws();
-  if (!take("\"callId\"")) return std::nullopt;
+  if (static_cast<std::size_t>(end - p) < key.size() || std::memcmp(p, key.data(), key.size()) != 0) {
+    return std::nullopt;
+  }
+  p += key.size();
   ws();
-  if (!take(":")) return std::nullopt;
+  if (!take(':')) return std::nullopt;
   ws();
-  if (!take("\"")) return std::nullopt;
-  const std::size_t from = i;
-  while (i < body.size() && body[i] >= 0x20 && body[i] <= 0x7e && body[i] != '"' && body[i] != '\\') ++i;
-  const std::string_view id = body.substr(from, i - from);
-  if (!take("\"")) return std::nullopt;
+  if (!take('"')) return std::nullopt;
+  const std::string_view id(p, plain_json_prefix(std::string_view(p, static_cast<std::size_t>(end - p))));
+  p += id.size();
+  if (!take('"')) return std::nullopt;
   ws();
-  if (!take("}")) return std::nullopt;
+  if (!take('}')) return std::nullopt;
   ws();
-  if (i != body.size()) return std::nullopt;
+  if (p != end) return std::nullopt;
   return id;
 }
 

@@ -74,6 +74,27 @@ TEST(json_text, every_byte_string_gives_json_that_parses) {
   }
 }
 
+// Long plain runs are scanned eight bytes at a time: a byte that needs escaping or checking is found wherever
+// it stands in a word, and at the edges of one.
+TEST(json_text, a_special_byte_is_found_at_every_position_of_a_long_string) {
+  for (char special : {'"', '\\', '\n', '\x1f', '\x7f', '\xff', '\xc3', '\x80', ' ', '~'}) {
+    for (std::size_t at = 0; at < 27; ++at) {
+      std::string s(27, 'a');
+      s[at] = special;
+      boost::system::error_code ec;
+      const auto v = boost::json::parse(escaped(s), ec);
+      ASSERT_FALSE(ec) << int(special) << " at " << at;
+      if (static_cast<unsigned char>(special) < 0x80) {
+        EXPECT_EQ(std::string(v.as_string()), s) << int(special) << " at " << at;
+      } else {
+        EXPECT_NE(std::string(v.as_string()).find("\xef\xbf\xbd"), std::string::npos);  // lone, so replaced
+      }
+    }
+  }
+  const std::string han = "\xe4\xbd\xa0\xe5\xa5\xbd\xe4\xbd\xa0\xe5\xa5\xbd-plain-ascii-text";
+  EXPECT_EQ(escaped(han), "\"" + han + "\"");
+}
+
 TEST(json_text, clip_bounds_quoted_input_at_a_character_boundary) {
   EXPECT_EQ(clip("short"), "short");
   EXPECT_EQ(clip(std::string(64, 'a')), std::string(64, 'a'));

@@ -49,10 +49,10 @@ TEST(local_rate_limiter, keeps_one_bucket_per_app_and_limit) {
   EXPECT_TRUE(io.run(limiter.admit(1, get, 1, 1500))) << "half a second refills one";
   // An event limit: admitted while a token is left, then charged the batch.
   const auto events = id("events");
-  EXPECT_TRUE(limiter.admit_now(2, events, 0, 1000));
+  EXPECT_EQ(limiter.admit_now(2, events, 0, 1000), true) << "decided at once, without a coroutine";
   limiter.charge(2, events, 2500, 1000);
-  EXPECT_FALSE(limiter.admit_now(2, events, 0, 1000));
-  EXPECT_TRUE(limiter.admit_now(2, events, 0, 1300));  // 500 owed, 600 refilled
+  EXPECT_EQ(limiter.admit_now(2, events, 0, 1000), false);
+  EXPECT_EQ(limiter.admit_now(2, events, 0, 1300), true);  // 500 owed, 600 refilled
 }
 
 }  // namespace
