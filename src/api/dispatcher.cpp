@@ -23,13 +23,6 @@ bool api_path(std::string_view path) {
          path.starts_with("/callback/");
 }
 
-// GET / and HEAD /: what this is and where to go (the seed's FAQ tests connectivity with `curl -I`).
-constexpr std::string_view root_body =
-    R"json({"service":"callrec","description":"call records over the TRTC Call REST API (v1)",)json"
-    R"json("api":"POST /v1/records/get_record_by_callId, /v1/records/get_records_by_filter, /v1/events/report",)json"
-    R"json("health":"/healthz","ready":"/readyz","metrics":"/metrics"})json"
-    "\n";
-
 }  // namespace
 
 dispatcher::dispatcher(const ops::core& core, std::span<const route> routes, obs::access_log& log,
@@ -50,37 +43,21 @@ const route* dispatcher::find(std::string_view path) const noexcept {
   return nullptr;
 }
 
-asio::awaitable<void> dispatcher::serve_operational(std::string_view path, http::reply& rep) {
-  rep.content_type = "text/plain; charset=utf-8";
-  if (path == "/") {
-    rep.content_type = "application/json";
-    rep.body = root_body;
-  } else if (path == "/healthz") {
-    rep.body = "ok\n";
-  } else if (path == "/readyz") {
-    auto ready = co_await ops::readiness(core_, core_.clk.steady_now() + budget_);
-    rep.status = ready ? 200 : 503;
-    rep.body = ready ? "ready\n" : "store unavailable\n";
-  } else {
-    auto text = co_await ops::metrics_text(core_);
-    rep.content_type = "text/plain; version=0.0.4";
-    rep.body = text ? std::move(*text) : std::string();
-  }
-}
-
 asio::awaitable<http::reply> dispatcher::handle(const http::request& req) {
   const auto t0 = core_.clk.steady_now();
   auto [path, query] = split_target(req.target);
   http::reply rep;
-  const bool get = req.verb == http::method::get || req.verb == http::method::head;
-  if ((path == "/" || path == "/healthz" || path == "/readyz" || path == "/metrics") && get) {
-    co_await serve_operational(path, rep);
-    co_return rep;
+  const route* r = find(path);
+  if (r && r->who == access::open) {
+    if (req.verb == http::method::get || req.verb == http::method::head) {
+      co_await serve_open(*r, t0, rep);
+      co_return rep;
+    }
+    r = nullptr;  // an operational path takes GET and HEAD; anything else is an unknown path
   }
   // Everything that is not a wait happens in plain functions, and answers are written in place: what stays
   // in this frame is what must outlive a co_await (Asio recycles frames up to 1 KiB; a larger one costs a
   // malloc and a free per request).
-  const route* r = find(path);
   rep.request_id = new_request_id();
   request_checks call;
   answer out;
@@ -102,6 +79,17 @@ asio::awaitable<http::reply> dispatcher::handle(const http::request& req) {
   }
   finish(req, call.api, call.sdkappid, std::move(out), t0, rep);
   co_return rep;
+}
+
+asio::awaitable<void> dispatcher::serve_open(const route& r, deadline t0, http::reply& rep) {
+  ops::caller who;
+  who.now_ms = core_.clk.now_ms();
+  who.due = t0 + budget_;
+  answer out;
+  co_await r.run(core_, r, route_input{who, nullptr, std::nullopt}, out);
+  rep.status = out.status;
+  rep.content_type = out.content_type;
+  rep.body = std::move(out.data);
 }
 
 bool dispatcher::refuse_rate(const route& r, std::uint32_t sdkappid, answer& out) {

@@ -46,8 +46,8 @@ class dispatcher {
   // SPEC 1's checks up to the rate limit, in order: false with the refusal in `out` at the first that fails.
   bool check(const http::request& req, std::string_view path, std::string_view query, const route* r, deadline t0,
              http::reply& rep, request_checks& call, answer& out);
-  // GET /, /healthz, /readyz, /metrics.
-  boost::asio::awaitable<void> serve_operational(std::string_view path, http::reply& rep);
+  // An operational route (GET /healthz ...): its answer as it is, with no envelope.
+  boost::asio::awaitable<void> serve_open(const route& r, deadline t0, http::reply& rep);
   // Refusals written into `out`; they return true (refused).
   static bool refuse_rate(const route& r, std::uint32_t sdkappid, answer& out);
   static bool refuse_empty_body(answer& out);

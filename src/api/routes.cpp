@@ -5,6 +5,7 @@
 #include "api/envelope.h"
 #include "api/events_v1.h"
 #include "core/json_text.h"
+#include "ops/maintenance.h"
 #include "ops/records.h"
 
 namespace callrec::api {
@@ -24,7 +25,33 @@ awaitable<result<std::vector<ops::batch_entry>>> report(const ops::core& c, cons
   co_return co_await ops::report_events(c, who, std::move(req.entries));
 }
 
-// The table. Paths are matched exactly, with or without the /v1 prefix.
+// The operational endpoints (SPEC 6), answered as they are: not counted per API, not in the access log.
+answer plain(unsigned status, std::string_view content_type, std::string body) {
+  answer a;
+  a.status = status;
+  a.content_type = content_type;
+  a.data = std::move(body);
+  return a;
+}
+answer render_root(const result<void>&) {
+  // GET / and HEAD /: what this is and where to go (the seed's FAQ tests connectivity with `curl -I`).
+  return plain(200, "application/json",
+               R"json({"service":"callrec","description":"call records over the TRTC Call REST API (v1)",)json"
+               R"json("api":"POST /v1/records/get_record_by_callId, /v1/records/get_records_by_filter, )json"
+               R"json(/v1/events/report","health":"/healthz","ready":"/readyz","metrics":"/metrics"})json"
+               "\n");
+}
+answer render_health(const result<void>&) { return plain(200, "text/plain; charset=utf-8", "ok\n"); }
+answer render_ready(const result<void>& ready) {
+  return ready ? plain(200, "text/plain; charset=utf-8", "ready\n")
+               : plain(503, "text/plain; charset=utf-8", "store unavailable\n");
+}
+answer render_metrics(const result<std::string>& text) {
+  return plain(text ? 200 : 503, "text/plain; version=0.0.4", text ? *text : std::string());
+}
+
+// The table: the API routes first (their index is their metrics id), then the operational ones. Paths are
+// matched exactly; an API path also without its /v1 prefix.
 constexpr route routes[] = {
     {"/v1/records/get_record_by_callId", "records/get_record_by_callId", access::admin,
      limits::id("get_record_by_callId"), &bind_api<parse_call_id, ops::get_record, render_record>, true},
@@ -32,7 +59,21 @@ constexpr route routes[] = {
      limits::id("get_records_by_filter"), &bind_api<parse_filter, find_page, render_page>},
     {"/v1/events/report", "events/report", access::user, limits::id("events"),
      &bind_api<parse_report, report, render_report>},
+    {"/", "root", access::open, std::nullopt, &bind_open<ops::liveness, render_root>},
+    {"/healthz", "healthz", access::open, std::nullopt, &bind_open<ops::liveness, render_health>},
+    {"/readyz", "readyz", access::open, std::nullopt, &bind_open<ops::readiness, render_ready>},
+    {"/metrics", "metrics", access::open, std::nullopt, &bind_open<ops::metrics_text, render_metrics>},
 };
+
+constexpr bool api_routes_first() {
+  bool open_seen = false;
+  for (const auto& r : routes) {
+    if (r.who == access::open) open_seen = true;
+    else if (open_seen) return false;
+  }
+  return true;
+}
+static_assert(api_routes_first(), "API routes come first: their index is their metrics id");
 
 }  // namespace
 
@@ -40,7 +81,9 @@ std::span<const route> v1_routes() noexcept { return routes; }
 
 std::vector<std::string> api_names(std::span<const route> table) {
   std::vector<std::string> out;
-  for (const auto& r : table) out.emplace_back(r.api);
+  for (const auto& r : table) {
+    if (r.who != access::open) out.emplace_back(r.api);
+  }
   return out;
 }
 

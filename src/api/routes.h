@@ -14,10 +14,10 @@
 
 namespace callrec::api {
 
-// The rows, in the order of their metrics ids.
+// The rows: the API routes first, in the order of their metrics ids, then the operational endpoints.
 std::span<const route> v1_routes() noexcept;
 
-// The names API requests are counted under (obs::metrics), by route index.
+// The names API requests are counted under (obs::metrics), by route index (the API routes).
 std::vector<std::string> api_names(std::span<const route> routes);
 
 // get_record_by_callId: the call id, from a plain body or the parsed one.

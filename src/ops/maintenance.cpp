@@ -24,9 +24,11 @@ awaitable<result<std::uint64_t>> apply_retention(const core& c, std::int64_t now
   co_return removed;
 }
 
-awaitable<result<void>> readiness(const core& c, deadline due) { co_return co_await c.storage.ping(due); }
+awaitable<result<void>> liveness(const core&, const caller&) { co_return result<void>(); }
 
-awaitable<result<std::string>> metrics_text(const core& c) {
+awaitable<result<void>> readiness(const core& c, const caller& who) { co_return co_await c.storage.ping(who.due); }
+
+awaitable<result<std::string>> metrics_text(const core& c, const caller&) {
   std::string out = c.metrics.render();
   auto stats = co_await c.storage.stats();
   if (stats) {
