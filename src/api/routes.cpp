@@ -22,7 +22,9 @@ awaitable<result<record_page>> find_page(const ops::core& c, const ops::caller& 
 
 awaitable<result<std::vector<ops::batch_entry>>> report(const ops::core& c, const ops::caller& who,
                                                         report_request& req) {
-  co_return co_await ops::report_events(c, who, std::move(req.entries));
+  // The awaitable is made first: GCC 12 destroys by-value arguments built inside a co_await expression twice.
+  auto pending = ops::report_events(c, who, std::move(req.entries));
+  co_return co_await std::move(pending);
 }
 
 // The operational endpoints (SPEC 6), answered as they are: not counted per API, not in the access log.

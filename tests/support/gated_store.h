@@ -74,7 +74,9 @@ class gated_store : public store {
   }
   awaitable<result<void>> update_calls(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn,
                                        deadline due) override {
-    co_return co_await inner_->update_calls(sdkappid, std::move(call_ids), std::move(fn), due);
+    // The awaitable is made first: GCC 12 destroys temporaries built inside a co_await expression twice.
+    auto pending = inner_->update_calls(sdkappid, std::move(call_ids), std::move(fn), due);
+    co_return co_await std::move(pending);
   }
   awaitable<result<std::vector<due_call>>> claim_due_calls(std::int64_t now_ms, std::size_t limit,
                                                           std::chrono::milliseconds lease) override {
