@@ -2,7 +2,7 @@
 // and nearly always find nothing yet (a recv that returns EAGAIN, per request), then wait for epoll. Reading
 // instead once the other handlers queued on the thread have run (one post) often finds the next request
 // already there when the client runs on another core of a loopback: one recv and no wait. A miss costs a
-// post and a recv more (with wrk sharing the server's cores, 89 % of early reads miss), so a thread reads
+// post and a recv more (with the client sharing the server's cores, most early reads miss), so a thread reads
 // early only while most of its early reads find a request (in windows of 256), and otherwise tries one
 // answer in 64 to see whether that has changed. One per I/O thread, used on that thread only.
 #pragma once

@@ -42,7 +42,7 @@ class stored_record {
     if (o.heap_) {
       copy_bytes(o.doc());
     } else {
-      inline_ = o.inline_;  // a fixed-size copy: a few vector moves, cheaper than a measured one
+      inline_ = o.inline_;  // a fixed-size copy: a few vector moves, cheaper than a copy of size_ bytes
       size_ = o.size_;
     }
   }

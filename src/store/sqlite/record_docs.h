@@ -3,7 +3,7 @@
 //
 // A rowid b-tree's interior pages hold only integers, so a lookup is a shallow descent of integer compares
 // and one column read: about half the cost of a covering index on (sdkappid, call_id, ...), whose interior
-// pages hold whole rows and compare them field by field (measured on 1M records: 0.8 against 1.5 us).
+// pages hold whole rows and compare them field by field (docs/ARCHITECTURE.md has the measurement).
 //
 // Keys: the hash's upper 60 bits pick a bucket of 16 consecutive rowids [bucket, bucket + 15]; a record takes
 // the first free rowid of its bucket. A document names its call first, so a lookup reads the bucket's rows in

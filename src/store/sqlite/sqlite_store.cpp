@@ -51,8 +51,8 @@ constexpr const char* reader_pragmas =
 // pass) itself, and the WAL restarts. This bounds the WAL and keeps most checkpoint work off the writer.
 constexpr int checkpoint_wal_pages = 1000;  // 4 MiB of 4 KiB pages
 // 256 MiB. Each writer checkpoint stalls every queued batch for about one background interval's worth of
-// copying plus two fsyncs, whatever this limit; a higher limit makes them rarer. Measured on a 700k-call import
-// (events/s): 8192 pages 103-112k, 32768 148k, 65536 160k.
+// copying plus two fsyncs, whatever this limit; a higher limit makes them rarer (the measurements that chose
+// it: docs/ARCHITECTURE.md).
 constexpr int hard_wal_pages = 65536;
 
 // Records removed per app in one retention slice (one write transaction).
