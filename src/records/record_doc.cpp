@@ -151,22 +151,6 @@ stored_record stored_record::from_record(const call_record& r) {
   return *from_doc(doc);
 }
 
-call_record stored_record::to_record() const {
-  const record_fields f = fields();
-  call_record r;
-  r.call_id = f.call_id;
-  r.sdkappid = f.sdkappid;
-  r.media = f.media;
-  r.room_id = f.room_id;
-  r.start_ts = f.start_ts;
-  r.accept_ts = f.accept_ts;
-  r.end_ts = f.end_ts;
-  r.caller = f.caller;
-  r.callees.reserve(callee_count(f.callees));
-  for_each_callee(f.callees, [&r](std::string_view c) { r.callees.emplace_back(c); });
-  r.type = f.type;
-  r.result = f.result;
-  return r;
-}
+call_record stored_record::to_record() const { return callrec::to_record(fields()); }
 
 }  // namespace callrec

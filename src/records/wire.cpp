@@ -123,6 +123,23 @@ void append_record_json(std::string& out, const record_fields& r) {
   });
 }
 
+call_record to_record(const record_fields& f) {
+  call_record r;
+  r.call_id = f.call_id;
+  r.sdkappid = f.sdkappid;
+  r.media = f.media;
+  r.room_id = f.room_id;
+  r.start_ts = f.start_ts;
+  r.accept_ts = f.accept_ts;
+  r.end_ts = f.end_ts;
+  r.caller = f.caller;
+  r.callees.reserve(callee_count(f.callees));  // one allocation, not log2(n)
+  for_each_callee(f.callees, [&r](std::string_view c) { r.callees.emplace_back(c); });
+  r.type = f.type;
+  r.result = f.result;
+  return r;
+}
+
 std::optional<std::string_view> plain_call_id_body(std::string_view body) noexcept {
   const char* p = body.data();
   const char* const end = p + body.size();

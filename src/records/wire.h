@@ -34,6 +34,9 @@ struct record_fields {
 // The same JSON object as above, written straight from the views.
 void append_record_json(std::string& out, const record_fields& r);
 
+// The record the fields describe, with copies of their texts.
+call_record to_record(const record_fields& f);
+
 // The callees of a space-joined list (record_fields::callees): how many, and each in order.
 inline std::size_t callee_count(std::string_view joined) noexcept {
   return joined.empty() ? 0 : static_cast<std::size_t>(std::count(joined.begin(), joined.end(), ' ')) + 1;

@@ -83,17 +83,7 @@ void split_callees(std::string_view s, std::vector<std::string>& out) {
 bool read_record(const stmt_use& q, call_record& r) {
   record_fields f;
   if (!read_fields(q, f)) return false;
-  r.call_id = f.call_id;
-  r.sdkappid = f.sdkappid;
-  r.media = f.media;
-  r.room_id = f.room_id;
-  r.start_ts = f.start_ts;
-  r.accept_ts = f.accept_ts;
-  r.end_ts = f.end_ts;
-  r.caller = f.caller;
-  split_callees(f.callees, r.callees);
-  r.type = f.type;
-  r.result = f.result;
+  r = to_record(f);
   return true;
 }
 
