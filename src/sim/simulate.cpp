@@ -52,6 +52,11 @@ void add_options(CLI::App& cmd, options& o) {
       ->capture_default_str();
   cmd.add_option("--group-ratio", o.group_ratio, "Share of group calls")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cmd.add_option("--seed", o.seed, "Random seed")->capture_default_str();
+  cmd.add_option("--mix", o.mix, "Import: realistic (outcomes, groups, heartbeats) or whole (1:1 calls of "
+                                 "start_call, accept_call, hangup)")
+      ->check(CLI::IsMember({"realistic", "whole"}))
+      ->capture_default_str();
+  cmd.add_flag("--tenths", o.tenths, "Import: a line per tenth of --calls with its calls/s and events/s");
   cmd.add_flag("--quiet", o.quiet, "No progress line");
 }
 
@@ -141,6 +146,27 @@ std::vector<planned_event> plan_call(std::mt19937_64& rng, std::uint64_t n, std:
   return out;
 }
 
+// A whole 1:1 call as JSON text, written directly (the benchmark's client must outpace the server on the
+// same two cores): start_call, accept_call 2 s later, hangup 60 s later.
+void append_whole_call(std::string& out, std::mt19937_64& rng, std::uint64_t n, std::int64_t start_ms) {
+  char id[48];
+  std::snprintf(id, sizeof id, "sim-%016llx-%llu", static_cast<unsigned long long>(rng()), static_cast<unsigned long long>(n));
+  const unsigned caller = static_cast<unsigned>(rng() % 50000) + 1;
+  unsigned callee = static_cast<unsigned>(rng() % 50000) + 1;
+  if (callee == caller) callee = callee % 50000 + 1;
+  const unsigned room = static_cast<unsigned>(rng() % 900000) + 100000;
+  char buf[640];
+  const int len = std::snprintf(
+      buf, sizeof buf,
+      R"({"callId":"%s","event":"start_call","userId":"u%u","callees":["u%u"],"mediaType":"%s","roomId":"%u",)"
+      R"("eventId":"s","ts":%lld},)"
+      R"({"callId":"%s","event":"accept_call","userId":"u%u","eventId":"a","ts":%lld},)"
+      R"({"callId":"%s","event":"hangup","userId":"u%u","eventId":"h","ts":%lld})",
+      id, caller, callee, rng() % 5 < 3 ? "video" : "audio", room, static_cast<long long>(start_ms), id, callee,
+      static_cast<long long>(start_ms + 2000), id, caller, static_cast<long long>(start_ms + 62000));
+  out.append(buf, static_cast<std::size_t>(len));
+}
+
 struct stats {
   std::uint64_t calls = 0, events = 0, requests = 0, failed_requests = 0, refused_events = 0, transport_errors = 0,
                 retries = 0;
@@ -186,7 +212,13 @@ int run(const options& o) {
   asio::io_context ioc(1);
   std::mt19937_64 rng(o.seed);
   stats st;
-  std::deque<std::string> ready;  // request bodies waiting for a connection
+  struct batch_body {
+    std::string body;
+    std::uint64_t calls = 0, events = 0;  // in this batch
+  };
+  std::deque<batch_body> ready;  // request bodies waiting for a connection
+  std::uint64_t calls_in_batch = 0;
+  std::uint64_t done_calls = 0, done_events = 0;  // acknowledged (errorCode 0 or refused events)
   bool generating = true;
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
@@ -200,8 +232,10 @@ int run(const options& o) {
     if (events.empty()) return;
     json::object body;
     st.events += events.size();
+    const std::uint64_t n = events.size();
     body["events"] = std::move(events);
-    ready.push_back(json::serialize(body));
+    ready.push_back(batch_body{json::serialize(body), calls_in_batch, n});
+    calls_in_batch = 0;
     events = json::array();
   };
 
@@ -221,7 +255,26 @@ int run(const options& o) {
       auto now = std::chrono::steady_clock::now();
       owed += std::chrono::duration<double>(now - last).count() * o.rate;
       last = now;
-      if (import) {
+      if (import && o.mix == "whole") {
+        const std::uint32_t per_batch = std::max<std::uint32_t>(1, o.batch / 3);
+        while ((o.rate <= 0 || owed >= per_batch) && ready.size() < max_ready && (o.calls == 0 || st.calls < o.calls)) {
+          owed -= per_batch;
+          std::string body = "{\"events\":[";
+          body.reserve(per_batch * 420 + 32);
+          for (std::uint32_t k = 0; k < per_batch && (o.calls == 0 || st.calls < o.calls); ++k) {
+            import_next_ms += std::exponential_distribution<double>(1.0 / import_gap_ms)(rng);
+            const std::int64_t start = std::min<std::int64_t>(static_cast<std::int64_t>(import_next_ms), import_last_ms);
+            if (k) body += ',';
+            append_whole_call(body, rng, st.calls, start);
+            ++st.calls;
+            ++calls_in_batch;
+            st.events += 3;
+          }
+          body += "]}";
+          ready.push_back(batch_body{std::move(body), calls_in_batch, calls_in_batch * 3});
+          calls_in_batch = 0;
+        }
+      } else if (import) {
         // Whole calls, each in one batch, with past times spread over the window.
         while ((o.rate <= 0 || owed >= 1) && ready.size() < max_ready && (o.calls == 0 || st.calls < o.calls)) {
           owed -= 1;
@@ -231,8 +284,9 @@ int run(const options& o) {
           import_next_ms += std::exponential_distribution<double>(1.0 / import_gap_ms)(rng);
           const std::int64_t start = std::min<std::int64_t>(static_cast<std::int64_t>(import_next_ms), import_last_ms);
           auto evs = plan_call(rng, st.calls, start, o.group_ratio, false, id);
-          ++st.calls;
           if (batch.size() + evs.size() > o.batch && !batch.empty()) add_batch(batch);
+          ++st.calls;
+          ++calls_in_batch;
           for (auto& e : evs) {
             e.body["ts"] = e.at_ms;
             batch.emplace_back(std::move(e.body));
@@ -245,6 +299,7 @@ int run(const options& o) {
           std::string id;
           for (auto& e : plan_call(rng, st.calls, clk.now_ms(), o.group_ratio, true, id)) pending.push(std::move(e));
           ++st.calls;
+          ++calls_in_batch;
         }
         const auto now_ms = clk.now_ms();
         while (!pending.empty() && pending.top().at_ms <= now_ms) {
@@ -261,6 +316,27 @@ int run(const options& o) {
     generating = false;
   };
 
+  // A line for each tenth of --calls acknowledged: how fast that tenth went.
+  std::uint64_t tenths_done = 0;
+  double tenth_t0 = 0;
+  std::uint64_t tenth_calls0 = 0, tenth_events0 = 0;
+  auto on_acknowledged = [&] {
+    if (!o.tenths || o.calls == 0) return;
+    while (tenths_done < 10 && done_calls >= o.calls * (tenths_done + 1) / 10) {
+      const double now = elapsed(), secs = std::max(1e-9, now - tenth_t0);
+      std::printf("  tenth %2llu: calls %llu..%llu, %.0f calls/s, %.0f events/s (%.1f s)\n",
+                  static_cast<unsigned long long>(tenths_done + 1), static_cast<unsigned long long>(tenth_calls0),
+                  static_cast<unsigned long long>(done_calls),
+                  static_cast<double>(done_calls - tenth_calls0) / secs,
+                  static_cast<double>(done_events - tenth_events0) / secs, secs);
+      std::fflush(stdout);
+      ++tenths_done;
+      tenth_t0 = now;
+      tenth_calls0 = done_calls;
+      tenth_events0 = done_events;
+    }
+  };
+
   auto worker = [&]() -> asio::awaitable<void> {
     tcp::resolver resolver(ioc);
     beast::tcp_stream stream(ioc);
@@ -274,8 +350,9 @@ int run(const options& o) {
         co_await idle.async_wait(use_tuple);
         continue;
       }
-      std::string body = std::move(ready.front());
+      batch_body next = std::move(ready.front());
       ready.pop_front();
+      std::string& body = next.body;
       if (!connected) {
         auto [rec, results] = co_await resolver.async_resolve(ep->host, ep->port, use_tuple);
         if (rec) {
@@ -324,13 +401,17 @@ int run(const options& o) {
       // 101001 is "safe to retry" (events are idempotent): a well-behaved client sends the batch again.
       if (code == 101001 && attempts < 3) {
         ++st.retries;
-        ready.push_front(req.body());
+        next.body = req.body();
+        ready.push_front(std::move(next));
         ++attempts;
         continue;
       }
       attempts = 0;
       ++st.codes[code];
       if (code != 0) ++st.failed_requests;
+      done_calls += next.calls;
+      done_events += next.events;
+      on_acknowledged();
     }
   };
 

@@ -23,6 +23,13 @@ struct options {
   std::uint32_t batch = 100;   // events per request (at most 500)
   std::int64_t window = 86400; // import: spread call starts over the last `window` seconds
   double group_ratio = 0.2;
+  // import: "realistic" (the default: outcomes, group calls, heartbeats, ~12 events a call) or "whole" (every call
+  // a 1:1 call of exactly start_call, accept_call and hangup: batches of `batch` / 3 whole calls, the
+  // benchmark's ingest load)
+  std::string mix = "realistic";
+  // import: print a progress line (calls/s and events/s) after each tenth of --calls, for the speed of the
+  // load's beginning and end
+  bool tenths = false;
   std::uint64_t seed = 1;
   bool quiet = false;
 };
