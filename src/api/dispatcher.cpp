@@ -115,12 +115,10 @@ bool dispatcher::check(const http::request& req, std::string_view path, std::str
     return refuse(errc::invalid_param, "unknown API path " + clip(path, 128) + unknown_path_hint_);
   }
   if (req.verb != http::method::post) return refuse(errc::invalid_param, "method not allowed: the REST API takes POST only");
-  auto params = parse_hub_query(query);
-  if (!params) {
-    out = failure(params.error());
+  if (auto parsed = parse_hub_query(query, call.params); !parsed) {
+    out = failure(parsed.error());
     return false;
   }
-  call.params = std::move(*params);
   const hub_params& p = call.params;
   call.sdkappid = p.sdkappid;
   const ops::app* app = core_.apps.find(p.sdkappid);

@@ -58,6 +58,12 @@ std::optional<std::string> percent_decode(std::string_view s) {
 }
 
 result<hub_params> parse_hub_query(std::string_view query) {
+  hub_params p;
+  if (auto r = parse_hub_query(query, p); !r) return r.error();
+  return p;
+}
+
+result<void> parse_hub_query(std::string_view query, hub_params& p) {
   // The five parameters have five different lengths: a parameter is found by its length and one compare.
   enum : int { sdkappid, identifier, usersig, random, contenttype, count };
   static constexpr std::array<std::string_view, count> names{"sdkappid", "identifier", "usersig", "random",
@@ -78,7 +84,7 @@ result<hub_params> parse_hub_query(std::string_view query) {
   // [A-Za-z0-9*_-], and Tencent's clients escape nothing).
   std::array<std::string_view, count> values{};
   std::array<bool, count> seen{};
-  std::array<std::string, count> decoded;
+  std::optional<std::array<std::string, count>> decoded;  // made only for a value with a %-escape
   const char* it = query.data();
   const char* const end = it + query.size();
   while (it < end) {
@@ -96,15 +102,15 @@ result<hub_params> parse_hub_query(std::string_view query) {
     if (raw.find('%') != std::string_view::npos) {
       auto d = percent_decode(raw);
       if (!d) return bad_param("query parameter " + std::string(names[k]) + " has a malformed %-escape");
-      decoded[k] = std::move(*d);
-      raw = decoded[k];
+      if (!decoded) decoded.emplace();
+      (*decoded)[k] = std::move(*d);
+      raw = (*decoded)[k];
     }
     values[k] = raw;
   }
   for (std::size_t k = 0; k < count; ++k) {
     if (!seen[k] || values[k].empty()) return bad_param("missing query parameter " + std::string(names[k]));
   }
-  hub_params p;
   auto appid = parse_decimal(values[sdkappid], 4294967295ULL);
   if (!appid) return bad_param("query parameter sdkappid must be a decimal unsigned 32-bit integer");
   p.sdkappid = static_cast<std::uint32_t>(*appid);
@@ -117,12 +123,12 @@ result<hub_params> parse_hub_query(std::string_view query) {
   if (!rnd) return bad_param("query parameter random must be a decimal integer in 0..4294967295");
   p.random = static_cast<std::uint32_t>(*rnd);
   if (values[contenttype] != "json") return bad_param("query parameter contenttype must be json");
-  if (decoded[usersig].empty()) {
+  if (!decoded || (*decoded)[usersig].empty()) {
     p.usersig_in_query = values[usersig];
   } else {
-    p.usersig_decoded = std::move(decoded[usersig]);  // values[usersig] viewed it: not used past here
+    p.usersig_decoded = std::move((*decoded)[usersig]);  // values[usersig] viewed it: not used past here
   }
-  return p;
+  return {};
 }
 
 }  // namespace callrec::api

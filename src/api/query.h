@@ -31,6 +31,8 @@ struct hub_params {
 // Validates the query string: every parameter present once, percent-decoded, in range. Unknown
 // parameters are ignored (Tencent's clients add none, proxies sometimes do). The result may view `query`.
 result<hub_params> parse_hub_query(std::string_view query);
+// The same into `out` (no moves of the parameters through a result): the dispatcher's form.
+result<void> parse_hub_query(std::string_view query, hub_params& out);
 
 // Percent-decodes a query component; nullopt on a malformed escape.
 std::optional<std::string> percent_decode(std::string_view s);

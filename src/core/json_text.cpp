@@ -79,8 +79,32 @@ constexpr bool word_needs_look(std::uint64_t x) noexcept {
 
 }  // namespace
 
+// Whether s needs nothing escaped, checked, or replaced (printable ASCII but '"' and '\\').
+bool plain_ascii(std::string_view s) noexcept {
+  std::size_t i = 0;
+  for (; s.size() - i >= 8; i += 8) {
+    std::uint64_t x;
+    std::memcpy(&x, s.data() + i, 8);
+    if (word_needs_look(x)) return false;
+  }
+  for (; i < s.size(); ++i) {
+    if (byte_class[static_cast<unsigned char>(s[i])] != 0) return false;
+  }
+  return true;
+}
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
+  if (plain_ascii(s)) {
+    // The usual case (ids, names, numbers as text): the quotes and the bytes in one write.
+    const std::size_t at = out.size();
+    out.resize(at + s.size() + 2);
+    char* p = out.data() + at;
+    *p = '"';
+    if (!s.empty()) std::memcpy(p + 1, s.data(), s.size());
+    p[s.size() + 1] = '"';
+    return;
+  }
   out += '"';
   std::size_t run = 0;  // start of the bytes not yet copied
   for (std::size_t i = 0; i < s.size();) {

@@ -12,11 +12,6 @@
 namespace callrec {
 namespace {
 
-void append_int(std::string& out, std::int64_t v) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);  // two digits a step; cannot fail in 24 bytes
-  out.append(buf, static_cast<std::size_t>(r.ptr - buf));
-}
 
 error wrong_type(std::string_view field, std::string_view expected) {
   return make_error(errc::bad_body, std::string(field) + " must be " + std::string(expected));
@@ -71,54 +66,100 @@ namespace {
 
 // The record's JSON object, for call_record and record_fields alike; `callees(out)` writes the array's
 // `callee_count` elements.
+// Writes into space made once at the end of a string (no capacity check or call per piece), then trims it.
+class raw_writer {
+ public:
+  raw_writer(std::string& out, std::size_t bound) : out_(out) {
+    const std::size_t at = out.size();
+    out.resize(at + bound);
+    p_ = out.data() + at;
+  }
+  ~raw_writer() { out_.resize(static_cast<std::size_t>(p_ - out_.data())); }
+  raw_writer(const raw_writer&) = delete;
+  raw_writer& operator=(const raw_writer&) = delete;
+
+  void lit(std::string_view s) noexcept {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  void integer(std::int64_t v) noexcept { p_ = std::to_chars(p_, p_ + 24, v).ptr; }
+  // A JSON string: at most 6 bytes a byte of `s`, plus the quotes (see bound()).
+  void str(std::string_view s) {
+    if (plain_json_prefix(s) == s.size()) {
+      *p_++ = '"';
+      if (!s.empty()) std::memcpy(p_, s.data(), s.size());
+      p_ += s.size();
+      *p_++ = '"';
+      return;
+    }
+    std::string escaped;
+    append_json_string(escaped, s);
+    lit(escaped);
+  }
+  // Room for a JSON string of `bytes` bytes, escaped at worst (\u00XX a byte).
+  static constexpr std::size_t bound(std::size_t bytes) noexcept { return 6 * bytes + 2; }
+
+ private:
+  std::string& out_;
+  char* p_;
+};
+
+// The record's JSON object, for call_record and record_fields alike; `callees(w)` writes the array's
+// `callee_count` elements, whose texts are `callee_bytes` long in all.
 template <class Record, class Callees>
-void append_record(std::string& out, const Record& r, std::size_t callee_count, Callees&& callees) {
+void append_record(std::string& out, const Record& r, std::size_t callee_count, std::size_t callee_bytes,
+                   Callees&& callees) {
   using namespace std::string_view_literals;  // literal lengths known at compile time: no strlen
-  out += "{\"callId\":"sv;
-  append_json_string(out, r.call_id);
-  out += ",\"sdkAppId\":"sv;
-  append_int(out, r.sdkappid);
-  out += ",\"mediaType\":\""sv;
-  out += to_string(r.media);
-  out += "\",\"roomId\":"sv;
-  append_json_string(out, r.room_id);
-  out += ",\"startCallTs\":"sv;
-  append_int(out, r.start_ts);
-  out += ",\"acceptTs\":"sv;
-  append_int(out, r.accept_ts);
-  out += ",\"endTs\":"sv;
-  append_int(out, r.end_ts);
-  out += ",\"caller\":"sv;
-  append_json_string(out, r.caller);
-  out += ",\"totalUserNumber\":"sv;
-  append_int(out, static_cast<std::int64_t>(callee_count) + 1);
-  out += ",\"callType\":\""sv;
-  out += to_string(r.type);
-  out += "\",\"callResult\":\""sv;
-  out += to_string(r.result);
-  out += "\",\"callees\":["sv;
-  callees(out);
-  out += "]}"sv;
+  const std::size_t bound = 240 + raw_writer::bound(r.call_id.size()) + raw_writer::bound(r.room_id.size()) +
+                            raw_writer::bound(r.caller.size()) + 6 * callee_bytes + 3 * callee_count;
+  raw_writer w(out, bound);
+  w.lit("{\"callId\":"sv);
+  w.str(r.call_id);
+  w.lit(",\"sdkAppId\":"sv);
+  w.integer(r.sdkappid);
+  w.lit(",\"mediaType\":\""sv);
+  w.lit(to_string(r.media));
+  w.lit("\",\"roomId\":"sv);
+  w.str(r.room_id);
+  w.lit(",\"startCallTs\":"sv);
+  w.integer(r.start_ts);
+  w.lit(",\"acceptTs\":"sv);
+  w.integer(r.accept_ts);
+  w.lit(",\"endTs\":"sv);
+  w.integer(r.end_ts);
+  w.lit(",\"caller\":"sv);
+  w.str(r.caller);
+  w.lit(",\"totalUserNumber\":"sv);
+  w.integer(static_cast<std::int64_t>(callee_count) + 1);
+  w.lit(",\"callType\":\""sv);
+  w.lit(to_string(r.type));
+  w.lit("\",\"callResult\":\""sv);
+  w.lit(to_string(r.result));
+  w.lit("\",\"callees\":["sv);
+  callees(w);
+  w.lit("]}"sv);
 }
 
 }  // namespace
 
 void append_record_json(std::string& out, const call_record& r) {
-  append_record(out, r, r.callees.size(), [&r](std::string& o) {
+  std::size_t bytes = 0;
+  for (const auto& c : r.callees) bytes += c.size();
+  append_record(out, r, r.callees.size(), bytes, [&r](raw_writer& w) {
     for (std::size_t i = 0; i < r.callees.size(); ++i) {
-      if (i) o += ',';
-      append_json_string(o, r.callees[i]);
+      if (i) w.lit(",");
+      w.str(r.callees[i]);
     }
   });
 }
 
 void append_record_json(std::string& out, const record_fields& r) {
-  append_record(out, r, callee_count(r.callees), [&r](std::string& o) {
+  append_record(out, r, callee_count(r.callees), r.callees.size(), [&r](raw_writer& w) {
     bool first = true;
     for_each_callee(r.callees, [&](std::string_view c) {
-      if (!first) o += ',';
+      if (!first) w.lit(",");
       first = false;
-      append_json_string(o, c);
+      w.str(c);
     });
   });
 }
