@@ -219,6 +219,7 @@ int run(const options& o) {
   std::deque<batch_body> ready;  // request bodies waiting for a connection
   std::uint64_t calls_in_batch = 0;
   std::uint64_t done_calls = 0, done_events = 0;  // acknowledged (errorCode 0 or refused events)
+  double last_answer_s = 0;                        // when the last answer came: the load's end
   bool generating = true;
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
@@ -411,6 +412,7 @@ int run(const options& o) {
       if (code != 0) ++st.failed_requests;
       done_calls += next.calls;
       done_events += next.events;
+      last_answer_s = elapsed();
       on_acknowledged();
     }
   };
@@ -435,7 +437,8 @@ int run(const options& o) {
   for (std::uint32_t i = 0; i < o.connections; ++i) asio::co_spawn(ioc, worker(), asio::detached);
   asio::co_spawn(ioc, progress(), asio::detached);
   ioc.run();
-  const double secs = elapsed();
+  // The load ended with its last answer, not when the progress line's 1 s timer next woke.
+  const double secs = last_answer_s > 0 ? last_answer_s : elapsed();
   if (!o.quiet) std::fprintf(stderr, "\n");
   std::printf("simulate: %s mode, %.1f s\n", o.mode.c_str(), secs);
   std::printf("  calls     %llu (%.0f/s)\n", static_cast<unsigned long long>(st.calls), static_cast<double>(st.calls) / secs);
