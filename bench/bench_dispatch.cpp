@@ -48,9 +48,11 @@ call_record make_record(std::uint64_t i, std::int64_t start) {
 
 int main(int argc, char** argv) {
   std::uint64_t records = 100000, requests = 300000;
+  bool events = false;  // --api events: batches of 33 whole 1:1 calls (99 events) instead of lookups
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--records")) records = std::stoull(argv[i + 1]);
     if (!std::strcmp(argv[i], "--requests")) requests = std::stoull(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--api")) events = !std::strcmp(argv[i + 1], "events");
   }
   const auto dir = std::filesystem::temp_directory_path() / "callrec-bench-dispatch";
   std::filesystem::remove_all(dir);
@@ -110,6 +112,37 @@ int main(int argc, char** argv) {
   std::vector<std::string> bodies;
   for (const auto& id : ids) bodies.push_back("{\"callId\": \"" + id + "\"}");
 
+  if (events) {
+    const std::string ev_target = "/v1/events/report?sdkappid=" + std::to_string(app_id) +
+                                  "&identifier=administrator&usersig=" + sig + "&random=1&contenttype=json";
+    const double per = run([&]() -> asio::awaitable<double> {
+      const auto t0 = steady::now();
+      for (std::uint64_t i = 0; i < requests; ++i) {
+        std::string body = "{\"events\":[";
+        for (int k = 0; k < 33; ++k) {
+          const std::string id = "ev-" + std::to_string(i) + "-" + std::to_string(k);
+          const std::string ts = std::to_string((now_s - 7200) * 1000 + static_cast<std::int64_t>(i));
+          if (k) body += ',';
+          body += R"({"callId":")" + id + R"(","event":"start_call","userId":"alice","callees":["bob"],"roomId":"7","ts":)" + ts +
+                  R"(},{"callId":")" + id + R"(","event":"accept_call","userId":"bob","ts":)" + ts + R"(},{"callId":")" + id +
+                  R"(","event":"hangup","userId":"bob","ts":)" + ts + "}";
+        }
+        body += "]}";
+        http::request req;
+        req.verb = http::method::post;
+        req.target = ev_target;
+        req.body = body;
+        req.remote = "127.0.0.1:1";
+        auto rep = co_await d.handle(req);
+        if (rep.body.find("\"applied\":99") == std::string::npos) std::fprintf(stderr, "%s\n", rep.body.c_str());
+      }
+      co_return std::chrono::duration<double, std::nano>(steady::now() - t0).count() / static_cast<double>(requests);
+    }());
+    std::printf("events/report, 33 whole calls a batch, through the dispatcher: %.0f ns a batch\n", per);
+    st.close();
+    std::filesystem::remove_all(dir);
+    return 0;
+  }
   const double ns = run([&]() -> asio::awaitable<double> {
     std::uint64_t ok = 0;
     const auto t0 = steady::now();
