@@ -168,7 +168,9 @@ answer render_report(const report_request&, const std::vector<ops::batch_entry>&
     results += ",\"status\":\"";
     results += calls::to_string(o.status);
     results += '"';
-    if (o.status == calls::event_status::refused) {
+    // Refused events, and late ones refused for retention, carry a code; an event late for an ended call
+    // does not.
+    if (o.code != errc::ok) {
       if (first_refused == applied.size()) first_refused = i;
       results += ",\"errorCode\":";
       results += std::to_string(wire_code(o.code));
@@ -184,7 +186,9 @@ answer render_report(const report_request&, const std::vector<ops::batch_entry>&
     const auto& o = applied[first_refused].outcome;
     out.code = wire_code(o.code);
     out.message = "events[" + std::to_string(first_refused) + "] refused: " + o.message;
-    if (counts[3] > 1) out.message += " (" + std::to_string(counts[3]) + " events refused in all; see data.results)";
+    std::size_t with_code = 0;
+    for (const auto& e : applied) with_code += e.outcome.code != errc::ok;
+    if (with_code > 1) out.message += " (" + std::to_string(with_code) + " events refused in all; see data.results)";
   }
   return out;
 }

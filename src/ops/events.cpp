@@ -61,10 +61,22 @@ awaitable<result<std::vector<batch_entry>>> report_events(const core& c, const c
   work->settings = who.app->call_settings();
   work->sdkappid = who.app->id();
   work->admin = who.admin;
+  // Exact retention (SPEC 4): an event whose time lies before the app's window is refused here, so nothing of
+  // it reaches the store (a lone start_call of long ago would otherwise become a record when its timer fired).
+  const std::int64_t oldest_ms = who.app->oldest_kept(who.now_ms / 1000) * 1000;
   std::vector<std::string> ids;
   ids.reserve(work->entries.size());
-  for (const auto& e : work->entries) {
-    if (e.event) ids.push_back(e.event->call_id);
+  for (auto& e : work->entries) {
+    if (!e.event) continue;
+    if (e.event->ts_ms < oldest_ms) {
+      e.outcome = calls::event_outcome{calls::event_status::late, errc::invalid_param,
+                                       "ts " + std::to_string(e.event->ts_ms) + " lies before the retention window of " +
+                                           std::to_string(who.app->cfg.retention_days) + " days (oldest kept: " +
+                                           std::to_string(oldest_ms) + " ms); nothing of the event is stored"};
+      e.event.reset();
+      continue;
+    }
+    ids.push_back(e.event->call_id);
   }
   if (!ids.empty()) {
     const auto queued = std::chrono::steady_clock::now();

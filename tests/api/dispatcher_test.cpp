@@ -217,6 +217,28 @@ TEST_F(dispatcher_test, a_reported_call_is_read_back_by_both_apis) {
   EXPECT_NE(m.find("callrec_requests_total{api=\"records/get_record_by_callId\",errorCode=\"0\"} 2"), std::string::npos);
 }
 
+// SPEC 4: an event from before the retention window (7 days here) is answered late with 70001, naming the
+// window; the batch's other events are applied, and the envelope names the first refused event.
+TEST_F(dispatcher_test, an_event_before_the_retention_window_is_late_with_70001) {
+  const std::string old_ts = std::to_string(t0_ms - 8LL * 86400 * 1000);
+  const std::string batch = R"({"events":[{"callId":"o1","event":"start_call","userId":"alice","callees":["bob"],"ts":)" +
+                            old_ts + R"(},{"callId":"n1","event":"start_call","userId":"alice","callees":["bob"],"ts":)" +
+                            std::to_string(t0_ms - 1000) + "}]}";
+  auto r = post(target("events/report"), batch);
+  EXPECT_EQ(r.code(), 70001) << r.rep.body;
+  EXPECT_NE(r.message().find("events[0] refused: ts " + old_ts + " lies before the retention window of 7 days"),
+            std::string::npos)
+      << r.message();
+  const auto& data = r.json.at("data");
+  EXPECT_EQ(data.at("applied").as_int64(), 1);
+  EXPECT_EQ(data.at("late").as_int64(), 1);
+  EXPECT_EQ(data.at("refused").as_int64(), 0);
+  const auto& first = data.at("results").at(0);
+  EXPECT_EQ(first.at("status").as_string(), "late");
+  EXPECT_EQ(first.at("errorCode").as_int64(), 70001);
+  EXPECT_FALSE(data.at("results").at(1).as_object().contains("errorCode"));
+}
+
 TEST_F(dispatcher_test, a_path_without_a_version_is_v1) {
   auto a = post(target("records/get_record_by_callId").substr(3), R"({"callId":"x"})");
   EXPECT_EQ(a.code(), 101050) << a.rep.body;

@@ -10,6 +10,7 @@
 #include "ops/events.h"
 #include "ops/maintenance.h"
 #include "ops/records.h"
+#include "records/wire.h"
 #include "support/io_runner.h"
 
 namespace callrec::ops {
@@ -212,6 +213,64 @@ TEST_F(ops_test, retention_removes_what_left_the_window_and_reads_never_serve_it
   auto stats = io_.run(store_->stats());
   ASSERT_TRUE(stats);
   EXPECT_EQ(stats->records, 0u);
+}
+
+// SPEC 4, exact retention: from the second a record's start leaves the window neither API serves it, and an
+// event whose time lies before the window is refused (late, 70001) with nothing of it stored.
+TEST_F(ops_test, retention_is_exact_at_the_edge_of_the_window_for_both_apis_and_for_events) {
+  obs::metrics m;
+  const core c = core_over(*store_, m);
+  using enum calls::event_kind;
+  const std::int64_t now_s = t0_ms / 1000;
+  const std::int64_t window_s = 86400;  // retention_days = 1
+  // Two calls started 2 s apart, both inside the window when reported.
+  auto call = [&](const std::string& id, std::int64_t start_s) {
+    return std::vector<batch_entry>{event(id, start_call, "alice", start_s * 1000, {"bob"}),
+                                    event(id, accept_call, "bob", start_s * 1000 + 100),
+                                    event(id, hangup, "bob", start_s * 1000 + 200)};
+  };
+  ASSERT_TRUE(io_.run(report_events(c, admin(), call("inside", now_s - 100))));
+  ASSERT_TRUE(io_.run(report_events(c, admin(), call("outside", now_s - 102))));
+  // One second later than the moment "outside" left the window: it started 1 s before it, "inside" 1 s after.
+  clock_.advance_ms((window_s - 101) * 1000);
+  const std::int64_t later_s = clock_.now_ms() / 1000;
+  ASSERT_EQ(apps_->find(app_id)->oldest_kept(later_s), now_s - 101);
+  EXPECT_TRUE(io_.run(get_record(c, admin(), "inside")));
+  auto gone = io_.run(get_record(c, admin(), "outside"));
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, errc::not_found);
+
+  boost::json::object body{{"startTimestamp", 0}};
+  auto req = parse_filter_request(body, app_id, 1, later_s);
+  ASSERT_TRUE(req) << req.error().message;
+  EXPECT_EQ(req->filter.start_ts, now_s - 101) << "startTimestamp 0 is clamped to the window";
+  auto page = io_.run(find_records(c, admin(), req->filter));
+  ASSERT_TRUE(page) << page.error().message;
+  EXPECT_EQ(page->total, 1u);
+  ASSERT_EQ(page->records.size(), 1u);
+  EXPECT_EQ(page->records[0].call_id, "inside");
+
+  // Events: one millisecond before the window is late and stored nowhere; the window's first millisecond is
+  // applied.
+  const std::int64_t edge_ms = (later_s - window_s) * 1000;
+  auto done = io_.run(report_events(c, admin(), {event("too-old", start_call, "alice", edge_ms - 1, {"bob"}),
+                                                 event("just-in", start_call, "alice", edge_ms, {"bob"})}));
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ((*done)[0].outcome.status, calls::event_status::late);
+  EXPECT_EQ((*done)[0].outcome.code, errc::invalid_param);
+  EXPECT_NE((*done)[0].outcome.message.find("retention window of 1 days"), std::string::npos)
+      << (*done)[0].outcome.message;
+  EXPECT_EQ((*done)[1].outcome.status, calls::event_status::applied);
+  EXPECT_EQ(m.events_late.value(), 1u);
+  auto stats = io_.run(store_->stats());
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->live_calls, 1u) << "only the call inside the window is live";
+  // The lone start_call of long ago never becomes a record, even once every timer has fired.
+  clock_.advance_ms(60000);
+  ASSERT_TRUE(io_.run(fire_due_timers(c, clock_.now_ms())));
+  EXPECT_EQ(io_.run(get_record(c, admin(), "too-old")).error().code, errc::not_found);
+  EXPECT_EQ(io_.run(get_record(c, admin(), "just-in")).error().code, errc::not_found)
+      << "it rang out, but it started outside the window by now";
 }
 
 }  // namespace
