@@ -6,11 +6,16 @@
 #include <filesystem>
 #include <tuple>
 
+#include "records/record_doc.h"
+#include "store/sqlite/record_docs.h"
+#include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store/store_contract.h"
 
 namespace callrec::testing_store {
 namespace {
+
+using sqlite::schema_version;
 
 std::unique_ptr<store> open_sqlite(const std::filesystem::path& dir) {
   store_settings o;
@@ -239,11 +244,175 @@ TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
                                -1, &q, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(q, 0), 3);
+  EXPECT_EQ(sqlite3_column_int(q, 0), schema_version);
   EXPECT_EQ(sqlite3_column_int(q, 1), 0);
   EXPECT_EQ(sqlite3_column_int(q, 2), 1);
   sqlite3_finalize(q);
   sqlite3_close(h);
+}
+
+// Version 3 (records_by_room, participants keyed by user) -> 4 (participants and rooms keyed by day first):
+// the records of a store as version 3 wrote it are found by every filter, on both sides of midnight UTC.
+TEST_F(sqlite_store_test, upgrades_a_version_3_store_in_place) {
+  std::filesystem::create_directories(dir_);
+  const auto db = dir_ / "v3.db";
+  exec(db, R"sql(
+    CREATE TABLE records (sdkappid INTEGER NOT NULL, start_ts INTEGER NOT NULL, call_id TEXT NOT NULL,
+      media INTEGER NOT NULL, call_type INTEGER NOT NULL, result INTEGER NOT NULL, room_id TEXT NOT NULL,
+      accept_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, caller TEXT NOT NULL, callees TEXT NOT NULL,
+      PRIMARY KEY (sdkappid, start_ts, call_id)) WITHOUT ROWID;
+    CREATE INDEX records_by_room ON records (sdkappid, room_id, start_ts, call_id);
+    CREATE TABLE participants (sdkappid INTEGER NOT NULL, user_id TEXT NOT NULL, start_ts INTEGER NOT NULL,
+      call_id TEXT NOT NULL, is_caller INTEGER NOT NULL, PRIMARY KEY (sdkappid, user_id, start_ts, call_id))
+      WITHOUT ROWID;
+    CREATE TABLE record_counts (sdkappid INTEGER NOT NULL, span_s INTEGER NOT NULL, bucket INTEGER NOT NULL,
+      result INTEGER NOT NULL, call_type INTEGER NOT NULL, media INTEGER NOT NULL, n INTEGER NOT NULL,
+      PRIMARY KEY (sdkappid, span_s, bucket, result, call_type, media)) WITHOUT ROWID;
+    CREATE TABLE live_calls (sdkappid INTEGER NOT NULL, call_id TEXT NOT NULL, state BLOB NOT NULL,
+      deadline_ms INTEGER, PRIMARY KEY (sdkappid, call_id)) WITHOUT ROWID;
+    CREATE INDEX live_calls_by_deadline ON live_calls (deadline_ms, sdkappid, call_id) WHERE deadline_ms IS NOT NULL;
+    CREATE TABLE record_docs (key INTEGER PRIMARY KEY, start_ts INTEGER NOT NULL, doc BLOB NOT NULL);
+    PRAGMA user_version = 3;
+  )sql");
+  // Three calls of alice (caller) and bob: one a second before midnight UTC (1700006400), two after it.
+  const std::int64_t midnight = 1700006400;
+  const std::vector<std::pair<std::string, std::int64_t>> calls{
+      {"before", midnight - 1}, {"at", midnight}, {"after", midnight + 100}};
+  {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    for (const auto& [id, ts] : calls) {
+      const std::string t = std::to_string(ts);
+      const std::string sql =
+          "INSERT INTO records VALUES (1, " + t + ", '" + id + "', 1, 0, 1, 'r1', " + t + ", " + t + ", 'alice', 'bob');" +
+          "INSERT INTO participants VALUES (1, 'alice', " + t + ", '" + id + "', 1), (1, 'bob', " + t + ", '" + id + "', 0);";
+      ASSERT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+      std::string doc;
+      encode_doc(doc, record_fields{id, 1, media_type::video, "r1", ts, ts, ts, "alice", "bob", call_type::single,
+                                    call_result::normal_end});
+      sqlite3_stmt* q = nullptr;
+      ASSERT_EQ(sqlite3_prepare_v2(h, "INSERT INTO record_docs VALUES (?, ?, ?)", -1, &q, nullptr), SQLITE_OK);
+      sqlite3_bind_int64(q, 1, sqlite::doc_bucket(1, id));
+      sqlite3_bind_int64(q, 2, ts);
+      sqlite3_bind_blob(q, 3, doc.data(), static_cast<int>(doc.size()), SQLITE_TRANSIENT);
+      ASSERT_EQ(sqlite3_step(q), SQLITE_DONE);
+      sqlite3_finalize(q);
+    }
+    sqlite3_close(h);
+  }
+  auto s = open_store(store_settings{"sqlite:" + db.string()});
+  ASSERT_TRUE(s) << s.error().message;
+  auto page = [&](auto set) {
+    record_filter f;
+    f.sdkappid = 1;
+    f.start_ts = midnight - 86400;
+    f.end_ts = midnight + 86400;
+    set(f);
+    auto p = io_.run((*s)->find_records(f, far()));
+    EXPECT_TRUE(p) << p.error().message;
+    std::vector<std::string> ids;
+    if (p) {
+      for (const auto& r : p->records) ids.push_back(r.call_id);
+      EXPECT_EQ(p->total, 3u);
+    }
+    return ids;
+  };
+  const std::vector<std::string> in_order{"before", "at", "after"};
+  EXPECT_EQ(page([](record_filter& f) { f.user_id = "bob"; }), in_order);
+  EXPECT_EQ(page([](record_filter& f) { f.caller = "alice"; }), in_order);
+  EXPECT_EQ(page([](record_filter& f) { f.room_id = "r1"; }), in_order);
+  EXPECT_EQ(page([](record_filter& f) {
+              f.user_id = "alice";
+              f.descending = true;
+            }),
+            (std::vector<std::string>{"after", "at", "before"}));
+  EXPECT_EQ(page([](record_filter& f) {
+              f.room_id = "r1";
+              f.limit = 1;
+              f.offset = 1;
+            }),
+            (std::vector<std::string>{"at"}));
+  auto one = get(**s, 1, "before");
+  ASSERT_TRUE(one && one->has_value());
+  EXPECT_EQ((*one)->start_ts, midnight - 1);
+  (*s)->close();
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(h,
+                               "SELECT (SELECT user_version FROM pragma_user_version), "
+                               "(SELECT COUNT(*) FROM sqlite_master WHERE name = 'records_by_room'), "
+                               "(SELECT group_concat(day || ':' || user_id, ' ') FROM participants), "
+                               "(SELECT COUNT(*) FROM rooms)",
+                               -1, &q, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(q, 0), schema_version);
+  EXPECT_EQ(sqlite3_column_int(q, 1), 0);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(q, 2))),
+            "19675:alice 19675:bob 19676:alice 19676:alice 19676:bob 19676:bob");
+  EXPECT_EQ(sqlite3_column_int(q, 3), 3);
+  sqlite3_finalize(q);
+  sqlite3_close(h);
+}
+
+// Index rows move to participants and rooms in batches: when index_batch rows have gathered, and before a read
+// that needs them; nothing is found twice or missed either way, and what is still queued survives a restart.
+TEST_F(sqlite_store_test, index_rows_move_in_batches_and_survive_a_restart) {
+  std::filesystem::create_directories(dir_);
+  const auto db = dir_ / "batch.db";
+  auto count_rows = [&](const char* sql) {
+    sqlite3* h = nullptr;
+    EXPECT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(h, sql, -1, &q, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_step(q), SQLITE_ROW);
+    const int n = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+    return n;
+  };
+  auto by_user = [&](store& st, const char* user) {
+    record_filter f;
+    f.sdkappid = 1;
+    f.start_ts = 0;
+    f.end_ts = 1 << 30;
+    f.user_id = user;
+    f.limit = 1000;
+    auto p = io_.run(st.find_records(f, far()));
+    EXPECT_TRUE(p) << p.error().message;
+    return p ? p->total : 0;
+  };
+  {
+    sqlite::sqlite_store_options o;
+    o.path = db.string();
+    o.index_batch = 25;  // 3 rows a call (alice, bob, the room): a batch moves every 9th call
+    auto s = sqlite::open_sqlite_store(o);
+    ASSERT_TRUE(s) << s.error().message;
+    for (int i = 0; i < 20; ++i) {  // one call a transaction, across a midnight
+      call_record r;
+      r.sdkappid = 1;
+      r.call_id = "c" + std::to_string(i);
+      r.caller = "alice";
+      r.callees = {"bob"};
+      r.start_ts = 86400 - 10 + i;
+      ASSERT_TRUE(run(**s, {r.call_id}, [r](std::span<call_slot> slots) { slots[0].finished = r; }));
+    }
+    const int queued = count_rows("SELECT COUNT(*) FROM index_queue");
+    EXPECT_EQ(queued, 6) << "a batch moved after the 9th and the 18th call";
+    EXPECT_EQ(count_rows("SELECT COUNT(*) FROM participants") + count_rows("SELECT COUNT(*) FROM rooms") + queued, 60);
+    (*s)->close();
+  }
+  // Reopened with a large batch: what was queued is still there, and a read by user moves it first.
+  auto s = open_store(store_settings{"sqlite:" + db.string()});
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_GT(count_rows("SELECT COUNT(*) FROM index_queue"), 0);
+  EXPECT_EQ(by_user(**s, "bob"), 20u);
+  EXPECT_EQ(by_user(**s, "alice"), 20u);
+  EXPECT_EQ(count_rows("SELECT COUNT(*) FROM index_queue"), 0);
+  EXPECT_EQ(count_rows("SELECT COUNT(*) FROM participants"), 40);
+  insert_calls(**s, 5, 200000);  // c0..c4 again: the first record of a call stays, nothing is queued twice
+  EXPECT_EQ(by_user(**s, "bob"), 20u);
 }
 
 TEST_F(sqlite_store_test, a_failed_commit_fails_the_group_and_restores_live_state) {

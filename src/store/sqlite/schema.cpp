@@ -40,18 +40,44 @@ CREATE TABLE records (
   callees   TEXT    NOT NULL,  -- user ids in invitation order, separated by one space (ids hold no spaces)
   PRIMARY KEY (sdkappid, start_ts, call_id)
 ) WITHOUT ROWID;
-CREATE INDEX records_by_room ON records (sdkappid, room_id, start_ts, call_id);
-
 -- One row per distinct user (caller or callee) of each record: the userId and caller filters (a separate
--- caller index would cost every insert one more randomly placed index entry).
+-- caller index would cost every insert one more randomly placed index entry). Keys lead with the day of the
+-- call's start (day = floor(start_ts / 86400)), so rows of one day sit together: the sorted batches that
+-- index_queue hands over land in the pages of a day or two, not all over a tree as large as the store.
 CREATE TABLE participants (
   sdkappid  INTEGER NOT NULL,
+  day       INTEGER NOT NULL,
   user_id   TEXT    NOT NULL,
   start_ts  INTEGER NOT NULL,
   call_id   TEXT    NOT NULL,
   is_caller INTEGER NOT NULL,  -- 1 for the caller, 0 for a callee
-  PRIMARY KEY (sdkappid, user_id, start_ts, call_id)
+  PRIMARY KEY (sdkappid, day, user_id, start_ts, call_id)
 ) WITHOUT ROWID;
+
+-- The roomId filter, keyed by day like participants.
+CREATE TABLE rooms (
+  sdkappid INTEGER NOT NULL,
+  day      INTEGER NOT NULL,
+  room_id  TEXT    NOT NULL,
+  start_ts INTEGER NOT NULL,
+  call_id  TEXT    NOT NULL,
+  PRIMARY KEY (sdkappid, day, room_id, start_ts, call_id)
+) WITHOUT ROWID;
+
+-- Rows of participants (kind 0: key = user id) and rooms (kind 1: key = room id) not yet in those tables.
+-- A record's transaction appends its rows here (an append costs a page or two per commit, where inserts
+-- keyed by user or room cost a page each); the writer moves them over in sorted batches, before any read
+-- that needs them. seq is the order of arrival.
+CREATE TABLE index_queue (
+  seq       INTEGER PRIMARY KEY,
+  kind      INTEGER NOT NULL,
+  sdkappid  INTEGER NOT NULL,
+  day       INTEGER NOT NULL,
+  key       TEXT    NOT NULL,
+  start_ts  INTEGER NOT NULL,
+  call_id   TEXT    NOT NULL,
+  is_caller INTEGER NOT NULL
+);
 
 -- Record counts per time bucket (bucket = floor(start_ts / span_s); spans in store/time_buckets.h),
 -- maintained in the transaction that inserts or deletes the records: exact totals without counting rows.
@@ -94,6 +120,39 @@ INSERT INTO record_counts (sdkappid, span_s, bucket, result, call_type, media, n
 // needs each record encoded (fill_record_docs).
 constexpr const char* upgrade_v3_finish = "DROP INDEX records_by_call;";
 
+// Version 3 -> 4: participants and the room lookup are keyed by day first (rooms replaces records_by_room),
+// and rows reach them through index_queue. Each statement is one sorted pass; callrec prints each step.
+constexpr const char* floor_day = "(start_ts - ((start_ts % 86400) + 86400) % 86400) / 86400";
+constexpr const char* upgrade_v4_steps[][2] = {
+    {"participants keyed by day",
+     "CREATE TABLE participants_v4 (sdkappid INTEGER NOT NULL, day INTEGER NOT NULL, user_id TEXT NOT NULL, "
+     "start_ts INTEGER NOT NULL, call_id TEXT NOT NULL, is_caller INTEGER NOT NULL, "
+     "PRIMARY KEY (sdkappid, day, user_id, start_ts, call_id)) WITHOUT ROWID;"
+     "INSERT INTO participants_v4 SELECT sdkappid, @DAY, user_id, start_ts, call_id, is_caller FROM participants "
+     "ORDER BY 1, 2, 3, 4, 5;"
+     "DROP TABLE participants; ALTER TABLE participants_v4 RENAME TO participants;"},
+    {"rooms keyed by day",
+     "CREATE TABLE rooms (sdkappid INTEGER NOT NULL, day INTEGER NOT NULL, room_id TEXT NOT NULL, "
+     "start_ts INTEGER NOT NULL, call_id TEXT NOT NULL, PRIMARY KEY (sdkappid, day, room_id, start_ts, call_id)) "
+     "WITHOUT ROWID;"
+     "INSERT INTO rooms SELECT sdkappid, @DAY, room_id, start_ts, call_id FROM records ORDER BY 1, 2, 3, 4, 5;"
+     "DROP INDEX records_by_room;"},
+    {"the index queue",
+     "CREATE TABLE index_queue (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, sdkappid INTEGER NOT NULL, "
+     "day INTEGER NOT NULL, key TEXT NOT NULL, start_ts INTEGER NOT NULL, call_id TEXT NOT NULL, "
+     "is_caller INTEGER NOT NULL);"},
+};
+
+result<void> upgrade_v4(connection& db) {
+  for (const auto& [what, sql] : upgrade_v4_steps) {
+    std::fprintf(stderr, "callrec: store: version 4: %s\n", what);
+    std::string text = sql;
+    for (auto at = text.find("@DAY"); at != std::string::npos; at = text.find("@DAY")) text.replace(at, 4, floor_day);
+    if (auto r = db.exec(text.c_str()); !r) return r;
+  }
+  return {};
+}
+
 result<void> fill_record_docs(connection& db) {
   sqlite3_stmt* s = db.cached("SELECT " + std::string(record_columns) + " FROM records r");
   if (!s) return db.last_error("prepare");
@@ -116,14 +175,17 @@ result<void> fill_record_docs(connection& db) {
   return {};
 }
 
-// Brings a store of version `from` (1 or 2) to the current one, inside the caller's transaction.
+// Brings a store of version `from` (1, 2 or 3) to the current one, inside the caller's transaction.
 result<void> upgrade(connection& db, std::int64_t from) {
   if (from < 2) {
     if (auto r = db.exec(upgrade_v2); !r) return r;
   }
-  if (auto r = db.exec(record_docs_table); !r) return r;
-  if (auto r = fill_record_docs(db); !r) return r;
-  return db.exec(upgrade_v3_finish);
+  if (from < 3) {
+    if (auto r = db.exec(record_docs_table); !r) return r;
+    if (auto r = fill_record_docs(db); !r) return r;
+    if (auto r = db.exec(upgrade_v3_finish); !r) return r;
+  }
+  return upgrade_v4(db);
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 
 namespace callrec::sqlite {
 
-inline constexpr int schema_version = 3;
+inline constexpr int schema_version = 4;
 
 // Creates the schema in an empty database, upgrades an older version in place, refuses a newer one.
 result<void> ensure_schema(connection& db);

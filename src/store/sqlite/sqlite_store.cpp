@@ -119,13 +119,21 @@ struct purge_job {
   std::size_t limit = 0;
   completion<std::uint64_t> done;
 };
-using job = std::variant<update_job, purge_job>;
+// Moves everything in index_queue into participants and rooms (a read that needs them asked).
+struct flush_job {
+  completion<void> done;
+};
+using job = std::variant<update_job, purge_job, flush_job>;
+
+// The day of a second: floor(ts / 86400), also for times before 1970.
+constexpr std::int64_t day_of(std::int64_t ts) noexcept { return (ts - ((ts % 86400) + 86400) % 86400) / 86400; }
 
 // What one group of updates changed, to write at its end or to undo if its transaction fails.
 struct group_state {
   std::unordered_map<call_key, std::optional<live_entry>, call_key_hash> before;  // pre-group live state
   count_deltas deltas;
   std::uint64_t records_added = 0;
+  std::uint64_t queued = 0;  // rows appended to index_queue
   std::optional<callrec::error> failure;  // a storage failure: the whole group rolls back
 };
 
@@ -172,6 +180,11 @@ class record_search {
   result<record_page> run() {
     record_page page;
     if (first_ > last_) return page;
+    if (by_index()) {
+      auto any = day_bounds();
+      if (!any) return std::move(any).error();
+      if (!*any) return page;
+    }
     auto total = driver_ == driver::time ? bucket_total() : index_total();
     if (!total) return std::move(total).error();
     page.total = *total;
@@ -197,42 +210,62 @@ class record_search {
  private:
   enum class driver { time, user, caller, room };
 
-  // The user and caller filters walk the participants table; rows are ordered by its (start_ts, call_id).
-  bool by_participant() const { return driver_ == driver::user || driver_ == driver::caller; }
+  // The user and caller filters walk participants, the room filter rooms (both aliased p); their rows are
+  // ordered by (day, start_ts, call_id), which is the order of (start_ts, call_id).
+  bool by_index() const { return driver_ != driver::time; }
 
   // "FROM ... WHERE ..." for records of the filter with start_ts in [lo, hi]. Without `join`, the
   // participant drivers read only participants (enough to count when no other filter is set).
   void from_where(sql_query& q, std::int64_t lo, std::int64_t hi, bool join) const {
     const auto app = static_cast<std::int64_t>(f_.sdkappid);
-    switch (driver_) {
-      case driver::time:
-        q.add(" FROM records r WHERE r.sdkappid = ?", app);
-        break;
-      case driver::room:
-        q.add(" FROM records r INDEXED BY records_by_room WHERE r.sdkappid = ?", app);
-        q.add(" AND r.room_id = ?", std::string_view(*f_.room_id));
-        break;
-      case driver::user:
-      case driver::caller:
-        // CROSS JOIN fixes the join order in SQLite: walk the user's participations, look each record up by
-        // its primary key (named by SQLite; schema version 2 had another index the planner could take).
-        q.add(join ? " FROM participants p CROSS JOIN records r INDEXED BY sqlite_autoindex_records_1"
-                     " WHERE p.sdkappid = ?"
-                   : " FROM participants p WHERE p.sdkappid = ?",
-              app);
-        if (driver_ == driver::user) {
+    if (driver_ == driver::time) {
+      q.add(" FROM records r WHERE r.sdkappid = ?", app);
+    } else {
+      // CROSS JOIN fixes the join order in SQLite: walk the index rows, look each record up by its primary key.
+      std::string from = driver_ == driver::room ? " FROM rooms p" : " FROM participants p";
+      if (join) from += " CROSS JOIN records r INDEXED BY sqlite_autoindex_records_1";
+      q.add(from + " WHERE p.sdkappid = ?", app);
+      // One seek per day of the window that holds rows of the app (the days come from a recursive CTE, so the
+      // statement text, and its cached plan, stay the same whatever the window).
+      q.add(" AND p.day IN (WITH RECURSIVE d(x) AS (SELECT ?", std::max(day_of(lo), day_lo_));
+      q.add(" UNION ALL SELECT x + 1 FROM d WHERE x < ?) SELECT x FROM d)", std::min(day_of(hi), day_hi_));
+      switch (driver_) {
+        case driver::room:
+          q.add(" AND p.room_id = ?", std::string_view(*f_.room_id));
+          break;
+        case driver::user:
           q.add(" AND p.user_id = ?", std::string_view(*f_.user_id));
-        } else {
+          break;
+        default:
           q.add(" AND p.user_id = ? AND p.is_caller = 1", std::string_view(*f_.caller));
-        }
-        break;
+          break;
+      }
     }
-    q.add(by_participant() ? " AND p.start_ts >= ?" : " AND r.start_ts >= ?", lo);
-    q.add(by_participant() ? " AND p.start_ts <= ?" : " AND r.start_ts <= ?", hi);
-    if (by_participant() && join) {
+    q.add(by_index() ? " AND p.start_ts >= ?" : " AND r.start_ts >= ?", lo);
+    q.add(by_index() ? " AND p.start_ts <= ?" : " AND r.start_ts <= ?", hi);
+    if (by_index() && join) {
       q.add(" AND r.sdkappid = p.sdkappid AND r.start_ts = p.start_ts AND r.call_id = p.call_id");
     }
-    if (!by_participant() || join) add_record_filters(q, "r.");
+    if (!by_index() || join) add_record_filters(q, "r.");
+  }
+
+  // The first and last day with index rows of the app; false when there is none.
+  result<bool> day_bounds() {
+    const std::string table = driver_ == driver::room ? "rooms" : "participants";
+    for (const bool last : {false, true}) {
+      sql_query q;
+      q.add("SELECT day FROM " + table + " WHERE sdkappid = ?", static_cast<std::int64_t>(f_.sdkappid));
+      q.add(last ? " ORDER BY day DESC LIMIT 1" : " ORDER BY day LIMIT 1");
+      sqlite3_stmt* s = db_.cached(q.text);
+      if (!s) return db_.last_error("prepare");
+      stmt_use use(s);
+      bind_all(use, q.args);
+      const int rc = use.step();
+      if (rc == SQLITE_DONE) return false;
+      if (rc != SQLITE_ROW) return db_.last_error("days");
+      (last ? day_hi_ : day_lo_) = use.int64(0);
+    }
+    return true;
   }
 
   void add_record_filters(sql_query& q, std::string_view alias) const {
@@ -254,7 +287,8 @@ class record_search {
 
   // Whether counting needs the records themselves (a filter the driving index does not hold).
   bool needs_records() const {
-    return f_.result || f_.type || f_.media || f_.room_id || (f_.caller && driver_ != driver::caller);
+    return f_.result || f_.type || f_.media || (f_.room_id && driver_ != driver::room) ||
+           (f_.caller && driver_ != driver::caller);
   }
 
   result<std::int64_t> scalar(const sql_query& q) {
@@ -366,7 +400,7 @@ class record_search {
   }
 
   result<void> fetch(std::int64_t lo, std::int64_t hi, std::uint64_t offset, record_page& page) {
-    const std::string_view k = by_participant() ? "p" : "r";
+    const std::string_view k = by_index() ? "p" : "r";
     sql_query q;
     q.add("SELECT ").add(record_columns);
     from_where(q, lo, hi, true);
@@ -379,6 +413,7 @@ class record_search {
       q.add(cond, std::string_view(f_.after->call_id));
     }
     std::string order = " ORDER BY ";
+    if (by_index()) order.append(f_.descending ? "p.day DESC, " : "p.day, ");
     order.append(k).append(".start_ts").append(f_.descending ? " DESC, " : ", ");
     order.append(k).append(".call_id").append(f_.descending ? " DESC" : "");
     q.add(order);
@@ -409,6 +444,7 @@ class record_search {
   std::int64_t first_ = 0, last_ = 0;
   std::vector<segment> segments_;
   std::vector<std::uint64_t> counts_;
+  std::int64_t day_lo_ = 0, day_hi_ = -1;  // by_index(): the days with rows of the app (day_bounds)
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -418,9 +454,19 @@ class record_search {
 constexpr const char* sql_insert_record =
     "INSERT INTO records (sdkappid, start_ts, call_id, media, call_type, result, room_id, accept_ts, end_ts, "
     "caller, callees) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-constexpr const char* sql_insert_participant =
-    "INSERT INTO participants (sdkappid, user_id, start_ts, call_id, is_caller) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT DO NOTHING";
+constexpr const char* sql_queue_index =
+    "INSERT INTO index_queue (kind, sdkappid, day, key, start_ts, call_id, is_caller) VALUES (?, ?, ?, ?, ?, ?, ?)";
+// The batch moves in key order (each page of a day's rows is written once a batch). A caller who is also
+// listed as a callee keeps is_caller: that row comes first, the other is ignored.
+constexpr const char* sql_flush_participants =
+    "INSERT OR IGNORE INTO participants (sdkappid, day, user_id, start_ts, call_id, is_caller) "
+    "SELECT sdkappid, day, key, start_ts, call_id, is_caller FROM index_queue WHERE kind = 0 "
+    "ORDER BY sdkappid, day, key, start_ts, call_id, is_caller DESC";
+constexpr const char* sql_flush_rooms =
+    "INSERT OR IGNORE INTO rooms (sdkappid, day, room_id, start_ts, call_id) "
+    "SELECT sdkappid, day, key, start_ts, call_id FROM index_queue WHERE kind = 1 "
+    "ORDER BY sdkappid, day, key, start_ts, call_id";
+constexpr const char* sql_clear_index_queue = "DELETE FROM index_queue";
 constexpr const char* sql_upsert_count =
     "INSERT INTO record_counts (sdkappid, span_s, bucket, result, call_type, media, n) VALUES (?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (sdkappid, span_s, bucket, result, call_type, media) DO UPDATE SET n = n + excluded.n";
@@ -432,11 +478,13 @@ constexpr const char* sql_upsert_live =
     "ON CONFLICT (sdkappid, call_id) DO UPDATE SET state = excluded.state, deadline_ms = excluded.deadline_ms";
 constexpr const char* sql_delete_live = "DELETE FROM live_calls WHERE sdkappid = ? AND call_id = ?";
 constexpr const char* sql_purge_select =
-    "SELECT start_ts, call_id, caller, callees, result, call_type, media FROM records "
+    "SELECT start_ts, call_id, caller, callees, result, call_type, media, room_id FROM records "
     "WHERE sdkappid = ? AND start_ts < ? ORDER BY start_ts, call_id LIMIT ?";
 constexpr const char* sql_delete_record = "DELETE FROM records WHERE sdkappid = ? AND start_ts = ? AND call_id = ?";
 constexpr const char* sql_delete_participant =
-    "DELETE FROM participants WHERE sdkappid = ? AND user_id = ? AND start_ts = ? AND call_id = ?";
+    "DELETE FROM participants WHERE sdkappid = ? AND day = ? AND user_id = ? AND start_ts = ? AND call_id = ?";
+constexpr const char* sql_delete_room =
+    "DELETE FROM rooms WHERE sdkappid = ? AND day = ? AND room_id = ? AND start_ts = ? AND call_id = ?";
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -468,6 +516,9 @@ class sqlite_store final : public store {
     auto n = writer_->query_int("SELECT COALESCE(SUM(n), 0) FROM record_counts WHERE span_s = 86400");
     if (!n) return std::move(n).error();
     records_.store(static_cast<std::uint64_t>(*n));
+    auto queued = writer_->query_int("SELECT COUNT(*) FROM index_queue");
+    if (!queued) return std::move(queued).error();
+    queued_.store(static_cast<std::uint64_t>(*queued));
     live_count_.store(live_.size());
 
     auto ckpt = connection::open(options_.path, SQLITE_OPEN_READWRITE, options_.vfs);
@@ -490,6 +541,24 @@ class sqlite_store final : public store {
   }
 
   awaitable<result<record_page>> find_records(const record_filter& filter, deadline due) override {
+    if ((filter.user_id || filter.caller || filter.room_id) && queued_.load(std::memory_order_acquire) > 0) {
+      // Those filters read participants or rooms: rows still in index_queue move there first (with every
+      // update queued before), so the answer holds each record acknowledged before the request.
+      auto flushed = co_await await_store_thread<void>(
+          [&](completion<void> done) {
+            {
+              std::lock_guard lock(queue_mu_);
+              if (!closing_) {
+                queue_.emplace_back(flush_job{std::move(done)});
+                queue_cv_.notify_one();
+                return;
+              }
+            }
+            done(closed_error());
+          },
+          due, "the store did not prepare the page within the deadline; retry");
+      if (!flushed) co_return std::move(flushed).error();
+    }
     // One read transaction: the total and the page come from the same snapshot.
     co_return read(due, [&](connection& db) { return record_search(db, filter).run(); });
   }
@@ -775,12 +844,16 @@ class sqlite_store final : public store {
     std::vector<update_job> group;
     for (;;) {
       std::optional<purge_job> purge;
+      std::optional<flush_job> flush;
       {
         std::unique_lock lock(queue_mu_);
         queue_cv_.wait(lock, [&] { return !queue_.empty() || closing_; });
         if (queue_.empty()) return;  // closing, and everything queued is done
         if (auto* p = std::get_if<purge_job>(&queue_.front())) {
           purge = std::move(*p);
+          queue_.pop_front();
+        } else if (auto* f = std::get_if<flush_job>(&queue_.front())) {
+          flush = std::move(*f);
           queue_.pop_front();
         } else {
           while (!queue_.empty() && group.size() < std::max<std::size_t>(options_.max_group, 1)) {
@@ -793,9 +866,13 @@ class sqlite_store final : public store {
       }
       if (purge) {
         purge->done(run_purge(purge->sdkappid, purge->before_ts, purge->limit));
+      } else if (flush) {
+        flush->done(run_flush());
       } else {
         run_group(group);
         group.clear();
+        // A failed batch stays queued and is tried again with the next one.
+        if (queued_.load(std::memory_order_relaxed) >= std::max<std::size_t>(options_.index_batch, 1)) (void)run_flush();
       }
     }
   }
@@ -846,6 +923,7 @@ class sqlite_store final : public store {
       }
     } else {
       records_.fetch_add(g.records_added, std::memory_order_relaxed);
+      queued_.fetch_add(g.queued, std::memory_order_release);
       commits_.fetch_add(1, std::memory_order_relaxed);
       committed_updates_.fetch_add(group.size(), std::memory_order_relaxed);
       // A written call's timer claim is done with: its new deadline is claimed afresh.
@@ -947,23 +1025,28 @@ class sqlite_store final : public store {
       q.bind(11, callees);
       if (q.step() != SQLITE_DONE) return writer_->last_error("insert record");
     }
-    sqlite3_stmt* s = writer_->cached_static(sql_insert_participant);
+    // The lookups by user and room get their rows through index_queue (see the schema).
+    sqlite3_stmt* s = writer_->cached_static(sql_queue_index);
     if (!s) return writer_->last_error("prepare");
-    // The caller first: a caller who is also listed as a callee keeps is_caller.
-    auto add_participant = [&](const std::string& user, bool is_caller) -> result<void> {
+    const std::int64_t day = day_of(r.start_ts);
+    auto queue = [&](int kind, std::string_view key, bool is_caller) -> result<void> {
       stmt_use q(s);
-      q.bind(1, app);
-      q.bind(2, user);
-      q.bind(3, r.start_ts);
-      q.bind(4, r.call_id);
-      q.bind(5, std::int64_t{is_caller ? 1 : 0});
-      if (q.step() != SQLITE_DONE) return writer_->last_error("insert participant");
+      q.bind(1, std::int64_t{kind});
+      q.bind(2, app);
+      q.bind(3, day);
+      q.bind(4, key);
+      q.bind(5, r.start_ts);
+      q.bind(6, r.call_id);
+      q.bind(7, std::int64_t{is_caller ? 1 : 0});
+      if (q.step() != SQLITE_DONE) return writer_->last_error("queue index rows");
+      ++g.queued;
       return {};
     };
-    if (auto x = add_participant(r.caller, true); !x) return x.error();
+    if (auto x = queue(0, r.caller, true); !x) return x.error();
     for (const auto& c : r.callees) {
-      if (auto x = add_participant(c, false); !x) return x.error();
+      if (auto x = queue(0, c, false); !x) return x.error();
     }
+    if (auto x = queue(1, r.room_id, false); !x) return x.error();
     store_core::add_counts(g.deltas, r.sdkappid, r.start_ts, r.result, r.type, r.media, 1);
     return true;
   }
@@ -1046,6 +1129,25 @@ class sqlite_store final : public store {
     }
   }
 
+  // Moves index_queue into participants and rooms, in key order, in one transaction.
+  result<void> run_flush() {
+    if (queued_.load(std::memory_order_relaxed) == 0) return {};
+    if (auto r = run_simple(*writer_, "BEGIN IMMEDIATE"); !r) return r;
+    for (const char* sql : {sql_flush_participants, sql_flush_rooms, sql_clear_index_queue}) {
+      if (auto r = run_simple(*writer_, sql); !r) {
+        if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
+        return r;
+      }
+    }
+    if (auto r = run_simple(*writer_, "COMMIT"); !r) {
+      if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
+      return r;
+    }
+    commit_gen_.fetch_add(1, std::memory_order_release);
+    queued_.store(0, std::memory_order_release);
+    return {};
+  }
+
   result<std::uint64_t> run_purge(std::uint32_t sdkappid, std::int64_t before_ts, std::size_t limit) {
     if (limit == 0) return std::uint64_t{0};
     struct victim {
@@ -1054,8 +1156,11 @@ class sqlite_store final : public store {
       std::string caller;
       std::vector<std::string> callees;
       int result, type, media;
+      std::string room_id;
     };
     const auto app = static_cast<std::int64_t>(sdkappid);
+    // Index rows still queued would otherwise reach participants and rooms after their record was removed.
+    if (auto r = run_flush(); !r) return r.error();
     if (auto r = run_simple(*writer_, "BEGIN IMMEDIATE"); !r) return r.error();
     auto fail = [&](callrec::error e) -> result<std::uint64_t> {
       if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
@@ -1077,7 +1182,8 @@ class sqlite_store final : public store {
                  {},
                  static_cast<int>(q.int64(4)),
                  static_cast<int>(q.int64(5)),
-                 static_cast<int>(q.int64(6))};
+                 static_cast<int>(q.int64(6)),
+                 std::string(q.text(7))};
         split_callees(q.text(3), v.callees);
         victims.push_back(std::move(v));
       }
@@ -1085,7 +1191,8 @@ class sqlite_store final : public store {
     }
     sqlite3_stmt* del_rec = writer_->cached_static(sql_delete_record);
     sqlite3_stmt* del_part = writer_->cached_static(sql_delete_participant);
-    if (!del_rec || !del_part) return fail(writer_->last_error("prepare"));
+    sqlite3_stmt* del_room = writer_->cached_static(sql_delete_room);
+    if (!del_rec || !del_part || !del_room) return fail(writer_->last_error("prepare"));
     count_deltas deltas;
     for (const auto& v : victims) {
       {
@@ -1096,17 +1203,18 @@ class sqlite_store final : public store {
         if (q.step() != SQLITE_DONE) return fail(writer_->last_error("purge"));
       }
       if (auto r = delete_doc(*writer_, sdkappid, v.call_id); !r) return fail(r.error());
-      auto drop = [&](const std::string& user) {
-        stmt_use q(del_part);
+      auto drop = [&](sqlite3_stmt* del, const std::string& key) {
+        stmt_use q(del);
         q.bind(1, app);
-        q.bind(2, user);
-        q.bind(3, v.start_ts);
-        q.bind(4, v.call_id);
+        q.bind(2, day_of(v.start_ts));
+        q.bind(3, key);
+        q.bind(4, v.start_ts);
+        q.bind(5, v.call_id);
         return q.step() == SQLITE_DONE;
       };
-      if (!drop(v.caller)) return fail(writer_->last_error("purge"));
+      if (!drop(del_part, v.caller) || !drop(del_room, v.room_id)) return fail(writer_->last_error("purge"));
       for (const auto& c : v.callees) {
-        if (!drop(c)) return fail(writer_->last_error("purge"));
+        if (!drop(del_part, c)) return fail(writer_->last_error("purge"));
       }
       store_core::add_counts(deltas, sdkappid, v.start_ts, static_cast<call_result>(v.result),
                              static_cast<call_type>(v.type), static_cast<media_type>(v.media), -1);
@@ -1148,6 +1256,7 @@ class sqlite_store final : public store {
   std::mutex leases_mu_;
   std::unordered_map<call_key, std::int64_t, call_key_hash> leases_;  // claimed calls: lease end, unix ms
   std::atomic<std::uint64_t> records_{0};
+  std::atomic<std::uint64_t> queued_{0};  // rows in index_queue (the writer changes it; readers look)
   std::atomic<std::uint64_t> commits_{0}, committed_updates_{0};
   std::atomic<std::uint64_t> live_count_{0};
 };
