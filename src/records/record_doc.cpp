@@ -103,6 +103,14 @@ bool decode_doc(std::string_view doc, record_fields& r) {
   return true;
 }
 
+bool doc_call(std::string_view doc, std::uint32_t& sdkappid, std::string_view& call_id) {
+  doc_reader in(doc);
+  const std::uint64_t app = in.varint();
+  call_id = in.text();
+  sdkappid = static_cast<std::uint32_t>(app);
+  return in.ok() && app <= UINT32_MAX;
+}
+
 bool doc_names(std::string_view doc, std::uint32_t sdkappid, std::string_view call_id) {
   doc_reader in(doc);
   const std::uint64_t app = in.varint();

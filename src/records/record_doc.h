@@ -23,6 +23,9 @@ namespace callrec {
 void encode_doc(std::string& out, const record_fields& r);
 bool decode_doc(std::string_view doc, record_fields& r);
 
+// The call a document names (views into `doc`); false when its head is not whole.
+bool doc_call(std::string_view doc, std::uint32_t& sdkappid, std::string_view& call_id);
+
 // True when `doc` is the document of the record of (sdkappid, call_id).
 bool doc_names(std::string_view doc, std::uint32_t sdkappid, std::string_view call_id);
 

@@ -1,12 +1,15 @@
-// The call id lookup's buckets (store/sqlite/record_docs.h), over a real SQLite file with the store's schema.
-// Bucket collisions cannot be produced with real call ids, so the tests fill a bucket with other calls'
-// documents by hand. Lookups answer the record's JSON.
+// The call id lookup (store/sqlite/record_docs.h) over a real SQLite file with the store's schema, and its
+// in-memory index. Hash collisions cannot be produced with real call ids, so the tests put other calls'
+// entries under a call's hash by hand. Lookups answer the record's JSON.
 #include "store/sqlite/record_docs.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <algorithm>
+#include <map>
+#include <random>
 #include <set>
 #include <string>
 
@@ -48,18 +51,17 @@ class record_docs_test : public ::testing::Test {
     db_.reset();
     std::filesystem::remove_all(dir_);
   }
-  // Puts another call's document at `key` directly, as a colliding call would have.
-  void occupy(std::int64_t key, std::string_view other_call) {
-    sqlite3_stmt* s = db_->cached("INSERT INTO record_docs (key, start_ts, doc) VALUES (?, 0, ?)");
-    ASSERT_NE(s, nullptr);
-    const std::string doc = doc_of(other_call);
-    stmt_use q(s);
-    q.bind(1, key);
-    q.bind_blob(2, doc);
-    ASSERT_EQ(q.step(), SQLITE_DONE);
+  // Stores another call's document and indexes it under `call_id`'s hash, as a colliding call would be.
+  std::int64_t collide(std::string_view call_id, std::string_view other_call) {
+    auto put = put_doc(*db_, index_, app, other_call, 0, doc_of(other_call));
+    EXPECT_TRUE(put && *put);
+    const std::int64_t key = **put;
+    index_.erase(call_hash(app, other_call), key);
+    index_.insert(call_hash(app, call_id), key);
+    return key;
   }
   std::optional<std::string> read(std::string_view call_id) {
-    auto r = read_doc(*db_, app, call_id, 0);
+    auto r = read_doc(*db_, index_, app, call_id, 0);
     EXPECT_TRUE(r) << r.error().message;
     if (!r || !*r) return std::nullopt;
     std::string out;
@@ -69,6 +71,7 @@ class record_docs_test : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::unique_ptr<connection> db_;
+  doc_index index_;
 };
 
 TEST(doc_bucket, is_stable_aligned_and_spreads) {
@@ -116,52 +119,96 @@ TEST(record_doc, round_trips_and_refuses_what_is_not_whole) {
 }
 
 TEST_F(record_docs_test, a_record_goes_in_and_comes_out) {
-  auto put = put_doc(*db_, app, "c1", 1700000000, doc_of("c1"));
+  auto put = put_doc(*db_, index_, app, "c1", 1700000000, doc_of("c1"));
   ASSERT_TRUE(put) << put.error().message;
-  EXPECT_TRUE(*put);
+  ASSERT_TRUE(*put);
   EXPECT_EQ(read("c1"), json_of("c1"));
   EXPECT_EQ(read("c2"), std::nullopt);
-  auto again = put_doc(*db_, app, "c1", 1700000001, doc_of("c1"));  // the first record of a call stays
+  auto again = put_doc(*db_, index_, app, "c1", 1700000001, doc_of("c1"));  // the first record of a call stays
   ASSERT_TRUE(again);
   EXPECT_FALSE(*again);
-  auto slot = find_doc(*db_, app, "c1");
-  ASSERT_TRUE(slot);
-  EXPECT_EQ(slot->key, doc_bucket(app, "c1"));
-  EXPECT_EQ(slot->start_ts, 1700000000);
-  ASSERT_TRUE(delete_doc(*db_, app, "c1"));
+  auto found = find_doc(*db_, index_, app, "c1");
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->key, **put);
+  EXPECT_EQ((*found)->start_ts, 1700000000);
+  auto removed = delete_doc(*db_, index_, app, "c1");
+  ASSERT_TRUE(removed && *removed);
   EXPECT_EQ(read("c1"), std::nullopt);
+  EXPECT_EQ(index_.size(), 0u);
 }
 
-TEST_F(record_docs_test, a_shared_bucket_is_searched_and_its_gaps_reused) {
-  const std::int64_t bucket = doc_bucket(app, "mine");
-  occupy(bucket, "other-0");
-  occupy(bucket + 1, "other-1");
-  occupy(bucket + 3, "other-3");
-  auto put = put_doc(*db_, app, "mine", 5, doc_of("mine"));
-  ASSERT_TRUE(put) << put.error().message;
-  EXPECT_EQ(find_doc(*db_, app, "mine")->key, bucket + 2);  // the first gap
+TEST_F(record_docs_test, keys_follow_the_order_of_arrival_and_the_index_comes_back_from_the_table) {
+  std::vector<std::int64_t> keys;
+  for (int i = 0; i < 50; ++i) {
+    const std::string id = "k" + std::to_string(i);
+    auto put = put_doc(*db_, index_, app, id, i, doc_of(id));
+    ASSERT_TRUE(put && *put);
+    keys.push_back(**put);
+  }
+  for (std::size_t i = 1; i < keys.size(); ++i) EXPECT_EQ(keys[i], keys[i - 1] + 1);
+  doc_index fresh;
+  ASSERT_TRUE(load_doc_index(*db_, fresh));
+  EXPECT_EQ(fresh.size(), 50u);
+  auto found = find_doc(*db_, fresh, app, "k17");
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->key, keys[17]);
+}
+
+TEST_F(record_docs_test, colliding_entries_are_told_apart_by_the_document) {
+  const std::int64_t other = collide("mine", "other-0");
+  collide("mine", "other-1");
+  auto put = put_doc(*db_, index_, app, "mine", 5, doc_of("mine"));
+  ASSERT_TRUE(put && *put) << "the colliding documents name other calls";
   EXPECT_EQ(read("mine"), json_of("mine"));
   // A document of the same call id in another app is another call.
   EXPECT_FALSE(doc_names(doc_of("mine", 7), app, "mine"));
-  // Removing a row before it does not hide it (no probe chain to break).
+  // An entry whose row is gone (a key this snapshot does not see) is passed over.
   sqlite3_stmt* del = db_->cached("DELETE FROM record_docs WHERE key = ?");
   {
     stmt_use q(del);
-    q.bind(1, bucket + 1);
+    q.bind(1, other);
     ASSERT_EQ(q.step(), SQLITE_DONE);
   }
   EXPECT_EQ(read("mine"), json_of("mine"));
 }
 
-TEST_F(record_docs_test, a_full_bucket_refuses_the_record) {
-  const std::int64_t bucket = doc_bucket(app, "late");
-  for (int i = 0; i < doc_bucket_size; ++i) occupy(bucket + i, "other-" + std::to_string(i));
-  auto put = put_doc(*db_, app, "late", 5, doc_of("late"));
-  ASSERT_FALSE(put);
-  EXPECT_NE(put.error().message.find("bucket"), std::string::npos) << put.error().message;
-  EXPECT_EQ(read("late"), std::nullopt);
-  // The neighbouring bucket is not touched.
-  EXPECT_EQ(find_doc(*db_, app, "late")->free_key, std::nullopt);
+// The open-addressing table against a plain multimap, through inserts, erases (which shift entries back) and
+// growth, with hashes chosen to collide in their fingerprint and their home slot.
+TEST(doc_index, agrees_with_a_multimap_through_erases_and_growth) {
+  doc_index index;
+  std::multimap<std::uint64_t, std::int64_t> model;
+  std::mt19937_64 rng(7);
+  std::vector<std::uint64_t> hashes;
+  for (int i = 0; i < 300; ++i) hashes.push_back(rng());
+  for (int i = 0; i < 60; ++i) hashes.push_back(hashes[static_cast<std::size_t>(i)]);  // the same call again
+  for (int i = 0; i < 60; ++i) hashes.push_back(hashes[static_cast<std::size_t>(i)] ^ 1);  // same fingerprint, another call
+  std::int64_t key = 0;
+  for (int round = 0; round < 20000; ++round) {
+    const std::uint64_t h = hashes[rng() % hashes.size()];
+    if (rng() % 3 != 0 || model.empty()) {
+      index.insert(h, ++key);
+      model.emplace(h, key);
+    } else {
+      auto it = model.begin();
+      std::advance(it, static_cast<long>(rng() % model.size()));
+      index.erase(it->first, it->second);
+      model.erase(it);
+    }
+    if (round % 97 == 0) {
+      for (const std::uint64_t probe : {h, hashes[rng() % hashes.size()]}) {
+        std::vector<std::int64_t> got, want;
+        index.candidates(probe, got);
+        // Exactly the entries whose fingerprint (the hash's top 28 bits) matches: the call's own among them.
+        for (const auto& [hash, k] : model) {
+          if (hash >> 36 == probe >> 36) want.push_back(k);
+        }
+        std::sort(got.begin(), got.end());
+        std::sort(want.begin(), want.end());
+        EXPECT_EQ(got, want) << "round " << round;
+      }
+    }
+  }
+  EXPECT_EQ(index.size(), model.size());
 }
 
 }  // namespace

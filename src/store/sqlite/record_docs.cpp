@@ -1,7 +1,10 @@
 #include "store/sqlite/record_docs.h"
 
+#include <algorithm>
 #include <bit>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -55,7 +58,7 @@ class siphash13 {
 
 }  // namespace
 
-std::int64_t doc_bucket(std::uint32_t sdkappid, std::string_view call_id) noexcept {
+std::uint64_t call_hash(std::uint32_t sdkappid, std::string_view call_id) noexcept {
   // The message: the app id's 4 bytes (little-endian), then the call id.
   unsigned char small[4 + 124];
   std::vector<unsigned char> large;
@@ -66,82 +69,205 @@ std::int64_t doc_bucket(std::uint32_t sdkappid, std::string_view call_id) noexce
   }
   for (int i = 0; i < 4; ++i) msg[i] = static_cast<unsigned char>(sdkappid >> (8 * i));
   std::memcpy(msg + 4, call_id.data(), call_id.size());
-  const std::uint64_t h = siphash13{}(msg, 4 + call_id.size());
-  return std::bit_cast<std::int64_t>(h & ~static_cast<std::uint64_t>(doc_bucket_size - 1));
+  return siphash13{}(msg, 4 + call_id.size());
 }
 
-result<doc_slot> find_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id) {
-  sqlite3_stmt* s = db.cached_static("SELECT key, start_ts, doc FROM record_docs WHERE key BETWEEN ?1 AND ?1 + 15");
-  if (!s) return db.last_error("prepare");
-  const std::int64_t bucket = doc_bucket(sdkappid, call_id);
-  stmt_use q(s);
-  q.bind(1, bucket);
-  doc_slot slot;
-  std::int64_t next = bucket;  // rows come in key order: the first gap is the first free key
-  int rc;
-  while ((rc = q.step()) == SQLITE_ROW) {
-    const std::int64_t key = q.int64(0);
-    if (doc_names(q.blob(2), sdkappid, call_id)) {
-      slot.key = key;
-      slot.start_ts = q.int64(1);
-      return slot;
-    }
-    if (!slot.free_key && key != next) slot.free_key = next;
-    next = key + 1;
+std::int64_t doc_bucket(std::uint32_t sdkappid, std::string_view call_id) noexcept {
+  return std::bit_cast<std::int64_t>(call_hash(sdkappid, call_id) & ~static_cast<std::uint64_t>(doc_bucket_size - 1));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// doc_index: linear probing; an entry's home slot follows from its fingerprint, so entries can be moved back
+// on erase (no tombstones) and placed again when the table grows.
+
+namespace {
+constexpr std::uint64_t key_mask = (std::uint64_t{1} << 36) - 1;
+constexpr double max_load = 0.85;
+}  // namespace
+
+void doc_index::place(std::uint64_t entry) {
+  std::size_t i = home(entry >> 36);
+  while (slots_[i] != 0) i = next(i);
+  slots_[i] = entry;
+}
+
+void doc_index::grow_to(std::size_t capacity) {
+  std::vector<std::uint64_t> old(capacity, 0);
+  old.swap(slots_);
+  for (const std::uint64_t e : old) {
+    if (e != 0) place(e);
   }
-  if (rc != SQLITE_DONE) return db.last_error("record lookup");
-  if (!slot.free_key && next < bucket + doc_bucket_size) slot.free_key = next;
-  return slot;
 }
 
-result<std::optional<stored_record>> read_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id,
-                                              std::int64_t oldest_ts) {
-  sqlite3_stmt* s = db.cached_static("SELECT doc, start_ts FROM record_docs WHERE key BETWEEN ?1 AND ?1 + 15");
+void doc_index::reserve(std::size_t n) {
+  std::unique_lock lock(mu_);
+  const auto want = static_cast<std::size_t>(static_cast<double>(n) / max_load) + 16;
+  if (want > slots_.size()) grow_to(want);
+}
+
+void doc_index::insert(std::uint64_t hash, std::int64_t key) {
+  std::unique_lock lock(mu_);
+  if (static_cast<double>(size_ + 1) > static_cast<double>(slots_.size()) * max_load) {
+    grow_to(std::max<std::size_t>(1024, slots_.size() + slots_.size() / 2));
+  }
+  place(fingerprint(hash) << 36 | (static_cast<std::uint64_t>(key) & key_mask));
+  ++size_;
+}
+
+void doc_index::erase(std::uint64_t hash, std::int64_t key) {
+  std::unique_lock lock(mu_);
+  if (slots_.empty()) return;
+  const std::uint64_t entry = fingerprint(hash) << 36 | (static_cast<std::uint64_t>(key) & key_mask);
+  std::size_t i = home(fingerprint(hash));
+  while (slots_[i] != entry) {
+    if (slots_[i] == 0) return;
+    i = next(i);
+  }
+  // Backward shift: each later entry of the run that may move to the hole does.
+  for (std::size_t j = next(i);; j = next(j)) {
+    if (slots_[j] == 0) break;
+    const std::size_t k = home(slots_[j] >> 36);
+    const bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+    if (stays) continue;
+    slots_[i] = slots_[j];
+    i = j;
+  }
+  slots_[i] = 0;
+  --size_;
+}
+
+void doc_index::candidates(std::uint64_t hash, std::vector<std::int64_t>& out) const {
+  std::shared_lock lock(mu_);
+  if (slots_.empty()) return;
+  const std::uint64_t fp = fingerprint(hash);
+  for (std::size_t i = home(fp); slots_[i] != 0; i = next(i)) {
+    if ((slots_[i] >> 36) == fp) out.push_back(static_cast<std::int64_t>(slots_[i] & key_mask));
+  }
+}
+
+std::size_t doc_index::size() const {
+  std::shared_lock lock(mu_);
+  return size_;
+}
+
+std::size_t doc_index::bytes() const {
+  std::shared_lock lock(mu_);
+  return slots_.capacity() * sizeof(std::uint64_t);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Documents
+
+namespace {
+
+// The candidate keys of a call, in a buffer of the calling thread (lookups allocate nothing).
+std::vector<std::int64_t>& candidate_keys(const doc_index& index, std::uint64_t hash) {
+  thread_local std::vector<std::int64_t> keys;
+  keys.clear();
+  index.candidates(hash, keys);
+  return keys;
+}
+
+}  // namespace
+
+result<std::optional<doc_found>> find_doc(connection& db, const doc_index& index, std::uint32_t sdkappid,
+                                          std::string_view call_id) {
+  const auto& keys = candidate_keys(index, call_hash(sdkappid, call_id));
+  if (keys.empty()) return std::optional<doc_found>();
+  sqlite3_stmt* s = db.cached_static("SELECT start_ts, doc FROM record_docs WHERE key = ?");
   if (!s) return db.last_error("prepare");
-  stmt_use q(s);
-  q.bind(1, doc_bucket(sdkappid, call_id));
-  int rc;
-  while ((rc = q.step()) == SQLITE_ROW) {
-    const std::string_view doc = q.blob(0);
-    if (doc_names(doc, sdkappid, call_id)) {
+  for (const std::int64_t key : keys) {
+    stmt_use q(s);
+    q.bind(1, key);
+    const int rc = q.step();
+    if (rc == SQLITE_ROW) {
+      if (doc_names(q.blob(1), sdkappid, call_id)) return std::optional<doc_found>(doc_found{key, q.int64(0)});
+    } else if (rc != SQLITE_DONE) {
+      return db.last_error("record lookup");
+    }
+  }
+  return std::optional<doc_found>();
+}
+
+result<std::optional<stored_record>> read_doc(connection& db, const doc_index& index, std::uint32_t sdkappid,
+                                              std::string_view call_id, std::int64_t oldest_ts) {
+  const auto& keys = candidate_keys(index, call_hash(sdkappid, call_id));
+  if (keys.empty()) return std::optional<stored_record>();
+  sqlite3_stmt* s = db.cached_static("SELECT doc, start_ts FROM record_docs WHERE key = ?");
+  if (!s) return db.last_error("prepare");
+  for (const std::int64_t key : keys) {
+    stmt_use q(s);
+    q.bind(1, key);
+    const int rc = q.step();
+    if (rc == SQLITE_ROW) {
+      const std::string_view doc = q.blob(0);
+      if (!doc_names(doc, sdkappid, call_id)) continue;
       if (q.int64(1) < oldest_ts) return std::optional<stored_record>();  // outside the retention window
       auto found = stored_record::from_doc(doc);
       if (!found) return corrupt_record();
       return found;
     }
+    // No row: a key of a transaction this snapshot does not see (the writer indexes before it commits).
+    if (rc != SQLITE_DONE) return db.last_error("get record");
   }
-  if (rc != SQLITE_DONE) return db.last_error("get record");
   return std::optional<stored_record>();
 }
 
-result<bool> put_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id, std::int64_t start_ts,
-                     std::string_view doc) {
-  auto slot = find_doc(db, sdkappid, call_id);
-  if (!slot) return std::move(slot).error();
-  if (slot->key) return false;
-  if (!slot->free_key) {
-    return make_error(errc::internal, "storage failure: the lookup bucket of call " + std::string(call_id) +
-                                          " is full (16 calls share its hash); the record is not stored");
-  }
-  sqlite3_stmt* s = db.cached_static("INSERT INTO record_docs (key, start_ts, doc) VALUES (?, ?, ?)");
+result<std::optional<std::int64_t>> put_doc(connection& db, doc_index& index, std::uint32_t sdkappid,
+                                            std::string_view call_id, std::int64_t start_ts, std::string_view doc) {
+  auto found = find_doc(db, index, sdkappid, call_id);
+  if (!found) return std::move(found).error();
+  if (*found) return std::optional<std::int64_t>();
+  sqlite3_stmt* s = db.cached_static("INSERT INTO record_docs (start_ts, doc) VALUES (?, ?)");
   if (!s) return db.last_error("prepare");
   stmt_use q(s);
-  q.bind(1, *slot->free_key);
-  q.bind(2, start_ts);
-  q.bind_blob(3, doc);
+  q.bind(1, start_ts);
+  q.bind_blob(2, doc);
   if (q.step() != SQLITE_DONE) return db.last_error("insert record");
-  return true;
+  const std::int64_t key = sqlite3_last_insert_rowid(db.handle());
+  if (key < 1 || key > doc_index::max_key) {
+    return make_error(errc::internal, "storage failure: the record table is full",
+                      "sqlite: record_docs key " + std::to_string(key) + " out of the index's range");
+  }
+  index.insert(call_hash(sdkappid, call_id), key);
+  return std::optional<std::int64_t>(key);
 }
 
-result<void> delete_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id) {
-  auto slot = find_doc(db, sdkappid, call_id);
-  if (!slot) return std::move(slot).error();
-  if (!slot->key) return {};
+result<std::optional<std::int64_t>> delete_doc(connection& db, doc_index& index, std::uint32_t sdkappid,
+                                               std::string_view call_id) {
+  auto found = find_doc(db, index, sdkappid, call_id);
+  if (!found) return std::move(found).error();
+  if (!*found) return std::optional<std::int64_t>();
   sqlite3_stmt* s = db.cached_static("DELETE FROM record_docs WHERE key = ?");
   if (!s) return db.last_error("prepare");
   stmt_use q(s);
-  q.bind(1, *slot->key);
+  q.bind(1, (*found)->key);
   if (q.step() != SQLITE_DONE) return db.last_error("delete record");
+  index.erase(call_hash(sdkappid, call_id), (*found)->key);
+  return std::optional<std::int64_t>((*found)->key);
+}
+
+result<void> load_doc_index(connection& db, doc_index& index) {
+  auto n = db.query_int("SELECT COUNT(*) FROM record_docs");
+  if (!n) return std::move(n).error();
+  index.reserve(static_cast<std::size_t>(*n));
+  sqlite3_stmt* s = db.cached_static("SELECT key, doc FROM record_docs");
+  if (!s) return db.last_error("prepare");
+  stmt_use q(s);
+  std::uint64_t done = 0;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    std::uint32_t app = 0;
+    std::string_view call_id;
+    const std::int64_t key = q.int64(0);
+    if (!doc_call(q.blob(1), app, call_id) || key < 1 || key > doc_index::max_key) return corrupt_record();
+    index.insert(call_hash(app, call_id), key);
+    if (++done % 1000000 == 0) {
+      std::fprintf(stderr, "callrec: store: %llu of %lld records indexed\n", static_cast<unsigned long long>(done),
+                   static_cast<long long>(*n));
+    }
+  }
+  if (rc != SQLITE_DONE) return db.last_error("index records");
   return {};
 }
 

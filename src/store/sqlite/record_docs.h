@@ -1,22 +1,28 @@
 // The embedded store's call-id lookup (get_record_by_callId): every record as one compact document in the
-// rowid table record_docs, keyed by a 64-bit hash of (sdkappid, call id).
+// rowid table record_docs, found through an in-memory index from a 64-bit hash of (sdkappid, call id) to the
+// document's key.
 //
-// A rowid b-tree's interior pages hold only integers, so a lookup is a shallow descent of integer compares
-// and one column read: about half the cost of a covering index on (sdkappid, call_id, ...), whose interior
-// pages hold whole rows and compare them field by field (docs/ARCHITECTURE.md has the measurement).
+// Keys are handed out in order of arrival (the next rowid), so inserting a document appends to the table: a
+// commit writes a page or two for all its records, where keys spread by hash (schema version 3) wrote a page
+// for nearly every record once the table outgrew the cache, and the store slowed down as it grew. A rowid
+// b-tree's interior pages hold only integers, so reading a document by key is a shallow descent of integer
+// compares (docs/ARCHITECTURE.md has the measurements).
 //
-// Keys: the hash's upper 60 bits pick a bucket of 16 consecutive rowids [bucket, bucket + 15]; a record takes
-// the first free rowid of its bucket. A document names its call first, so a lookup reads the bucket's rows in
-// order and takes the one that names the call (nearly always the first and only one). A bucket that is full
-// (16 calls of one bucket, which random call ids make vanishingly unlikely) refuses the record with an error.
+// The index (doc_index) keeps, for each document, 28 bits of its call's hash and its 36-bit key in one
+// 64-bit slot of an open-addressing table: about 10 bytes a record, rebuilt from record_docs when the store
+// opens. A lookup reads the documents of the keys whose hash bits match (nearly always one) and takes the one
+// that names the call (a document names its call first).
 //
 // The document is the record's compact form (records/record_doc.h).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.h"
 #include "records/record_doc.h"
@@ -24,30 +30,65 @@
 
 namespace callrec::sqlite {
 
-inline constexpr std::int64_t doc_bucket_size = 16;
+// SipHash-1-3 of (sdkappid, call_id) with a fixed key. Stable across builds and machines.
+std::uint64_t call_hash(std::uint32_t sdkappid, std::string_view call_id) noexcept;
 
-// The first rowid of the bucket of (sdkappid, call_id). Stable across builds and machines: it is stored.
+// Schema version 3 keyed documents by this (the hash's upper 60 bits: a bucket of 16 rowids); kept to make
+// version-3 stores in tests.
+inline constexpr std::int64_t doc_bucket_size = 16;
 std::int64_t doc_bucket(std::uint32_t sdkappid, std::string_view call_id) noexcept;
 
-// Where the record of a call is, or would go, in its bucket.
-struct doc_slot {
-  std::optional<std::int64_t> key;       // the row holding the call's record
-  std::int64_t start_ts = 0;             // that record's start (its place in records), when found
-  std::optional<std::int64_t> free_key;  // else the first free row of the bucket (none: the bucket is full)
+// Hash -> document keys. One writer (insert, erase) and any number of readers (candidates) at once.
+class doc_index {
+ public:
+  static constexpr std::int64_t max_key = (std::int64_t{1} << 36) - 1;
+
+  // Room for n entries without growing.
+  void reserve(std::size_t n);
+  // Adds a document's key (1..max_key). The same (hash, key) must not be added twice.
+  void insert(std::uint64_t hash, std::int64_t key);
+  // Removes the entry of (hash, key), if present.
+  void erase(std::uint64_t hash, std::int64_t key);
+  // Appends to `out` the keys whose entries match `hash` (the document of the call, if any, is among them).
+  void candidates(std::uint64_t hash, std::vector<std::int64_t>& out) const;
+  std::size_t size() const;
+  std::size_t bytes() const;  // the table's memory
+
+ private:
+  static std::uint64_t fingerprint(std::uint64_t hash) noexcept { return hash >> 36; }  // the top 28 bits
+  std::size_t home(std::uint64_t fp) const noexcept { return static_cast<std::size_t>((fp * slots_.size()) >> 28); }
+  std::size_t next(std::size_t i) const noexcept { return i + 1 == slots_.size() ? 0 : i + 1; }
+  void place(std::uint64_t entry);  // without locking or growing
+  void grow_to(std::size_t capacity);
+
+  mutable std::shared_mutex mu_;
+  std::vector<std::uint64_t> slots_;  // 0: empty; else fingerprint << 36 | key
+  std::size_t size_ = 0;
 };
-result<doc_slot> find_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id);
+
+// Where the document of a call is.
+struct doc_found {
+  std::int64_t key = 0;
+  std::int64_t start_ts = 0;  // the record's start (its place in records)
+};
+result<std::optional<doc_found>> find_doc(connection& db, const doc_index& index, std::uint32_t sdkappid,
+                                          std::string_view call_id);
 
 // The record of a call that started at or after oldest_ts, read from its document alone: nullopt when there is
-// none. The read path of get_record_by_callId: one bucket read, no other table.
-result<std::optional<stored_record>> read_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id,
-                                              std::int64_t oldest_ts);
+// none. The read path of get_record_by_callId: an index probe and one row read by key.
+result<std::optional<stored_record>> read_doc(connection& db, const doc_index& index, std::uint32_t sdkappid,
+                                              std::string_view call_id, std::int64_t oldest_ts);
 
-// Stores the record's document in its bucket, unless the call already has one (then false). An error when
-// the bucket is full.
-result<bool> put_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id, std::int64_t start_ts,
-                     std::string_view doc);
+// Appends the record's document and indexes it, unless the call already has one (then nullopt). Returns the
+// key, for the caller to erase from the index if its transaction rolls back.
+result<std::optional<std::int64_t>> put_doc(connection& db, doc_index& index, std::uint32_t sdkappid,
+                                            std::string_view call_id, std::int64_t start_ts, std::string_view doc);
 
-// Removes the call's document, if any.
-result<void> delete_doc(connection& db, std::uint32_t sdkappid, std::string_view call_id);
+// Removes the call's document, if any, and its index entry; returns its key (to put back on a rollback).
+result<std::optional<std::int64_t>> delete_doc(connection& db, doc_index& index, std::uint32_t sdkappid,
+                                               std::string_view call_id);
+
+// Fills `index` from record_docs (when the store opens); a line on stderr every million documents.
+result<void> load_doc_index(connection& db, doc_index& index);
 
 }  // namespace callrec::sqlite

@@ -12,8 +12,8 @@ namespace {
 // Part of the current schema, created separately because the upgrade to version 3 creates it too.
 constexpr const char* record_docs_table = R"sql(
 -- The call id lookup (get_record_by_callId; store/sqlite/record_docs.h): each record as one compact document,
--- keyed by a hash of (sdkappid, call_id) in buckets of 16 rowids, with the record's start (its place in
--- records). The single writer inserts a record only where its call has none.
+-- keyed in order of arrival, with the record's start (its place in records). An index in memory leads from a
+-- hash of (sdkappid, call_id) to the key. The single writer inserts a record only where its call has none.
 CREATE TABLE record_docs (
   key      INTEGER PRIMARY KEY,
   start_ts INTEGER NOT NULL,
@@ -154,8 +154,9 @@ result<void> upgrade_v4(connection& db) {
 }
 
 result<void> fill_record_docs(connection& db) {
-  sqlite3_stmt* s = db.cached("SELECT " + std::string(record_columns) + " FROM records r");
-  if (!s) return db.last_error("prepare");
+  sqlite3_stmt* s = db.cached("SELECT " + std::string(record_columns) + " FROM records r ORDER BY r.start_ts");
+  sqlite3_stmt* put = db.cached_static("INSERT INTO record_docs (start_ts, doc) VALUES (?, ?)");
+  if (!s || !put) return db.last_error("prepare");
   stmt_use q(s);
   std::string doc;
   std::uint64_t n = 0;
@@ -165,8 +166,10 @@ result<void> fill_record_docs(connection& db) {
     if (!read_fields(q, f)) return corrupt_record();
     doc.clear();
     encode_doc(doc, f);
-    auto put = put_doc(db, f.sdkappid, f.call_id, f.start_ts, doc);
-    if (!put) return std::move(put).error();
+    stmt_use ins(put);
+    ins.bind(1, f.start_ts);
+    ins.bind_blob(2, doc);
+    if (ins.step() != SQLITE_DONE) return db.last_error("upgrade");
     if (++n % 200000 == 0) {
       std::fprintf(stderr, "callrec: store: %llu records indexed\n", static_cast<unsigned long long>(n));
     }
@@ -174,6 +177,12 @@ result<void> fill_record_docs(connection& db) {
   if (rc != SQLITE_DONE) return db.last_error("upgrade");
   return {};
 }
+
+// Version 3 -> 4, documents: keyed by hash in version 3, in order of arrival (here: of start) from 4.
+constexpr const char* upgrade_v4_docs =
+    "CREATE TABLE record_docs_v4 (key INTEGER PRIMARY KEY, start_ts INTEGER NOT NULL, doc BLOB NOT NULL);"
+    "INSERT INTO record_docs_v4 (start_ts, doc) SELECT start_ts, doc FROM record_docs ORDER BY start_ts;"
+    "DROP TABLE record_docs; ALTER TABLE record_docs_v4 RENAME TO record_docs;";
 
 // Brings a store of version `from` (1, 2 or 3) to the current one, inside the caller's transaction.
 result<void> upgrade(connection& db, std::int64_t from) {
@@ -184,6 +193,9 @@ result<void> upgrade(connection& db, std::int64_t from) {
     if (auto r = db.exec(record_docs_table); !r) return r;
     if (auto r = fill_record_docs(db); !r) return r;
     if (auto r = db.exec(upgrade_v3_finish); !r) return r;
+  } else {
+    std::fprintf(stderr, "callrec: store: version 4: record documents in order\n");
+    if (auto r = db.exec(upgrade_v4_docs); !r) return r;
   }
   return upgrade_v4(db);
 }

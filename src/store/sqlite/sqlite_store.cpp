@@ -134,6 +134,7 @@ struct group_state {
   count_deltas deltas;
   std::uint64_t records_added = 0;
   std::uint64_t queued = 0;  // rows appended to index_queue
+  std::vector<std::pair<std::uint64_t, std::int64_t>> docs_added;  // (call hash, key): undone on a rollback
   std::optional<callrec::error> failure;  // a storage failure: the whole group rolls back
 };
 
@@ -516,6 +517,7 @@ class sqlite_store final : public store {
     auto n = writer_->query_int("SELECT COALESCE(SUM(n), 0) FROM record_counts WHERE span_s = 86400");
     if (!n) return std::move(n).error();
     records_.store(static_cast<std::uint64_t>(*n));
+    if (auto r = load_doc_index(*writer_, docs_); !r) return r;
     auto queued = writer_->query_int("SELECT COUNT(*) FROM index_queue");
     if (!queued) return std::move(queued).error();
     queued_.store(static_cast<std::uint64_t>(*queued));
@@ -537,7 +539,7 @@ class sqlite_store final : public store {
   awaitable<result<std::optional<stored_record>>> get_record(std::uint32_t sdkappid, std::string_view call_id,
                                                              std::int64_t oldest_ts, deadline due) override {
     // Read here, on the caller's thread: a lookup takes about a microsecond, less than any hand-over.
-    co_return read(due, [&](connection& db) { return read_doc(db, sdkappid, call_id, oldest_ts); });
+    co_return read(due, [&](connection& db) { return read_doc(db, docs_, sdkappid, call_id, oldest_ts); });
   }
 
   awaitable<result<record_page>> find_records(const record_filter& filter, deadline due) override {
@@ -914,6 +916,7 @@ class sqlite_store final : public store {
     }
     if (g.failure) {
       if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
+      for (const auto& [hash, key] : g.docs_added) docs_.erase(hash, key);
       for (auto& [key, before] : g.before) {
         if (before) {
           live_.insert_or_assign(key, std::move(*before));
@@ -992,9 +995,9 @@ class sqlite_store final : public store {
   };
 
   result<bool> record_exists(std::uint32_t sdkappid, std::string_view call_id) {
-    auto slot = find_doc(*writer_, sdkappid, call_id);
-    if (!slot) return std::move(slot).error();
-    return slot->key.has_value();
+    auto found = find_doc(*writer_, docs_, sdkappid, call_id);
+    if (!found) return std::move(found).error();
+    return found->has_value();
   }
 
   // Inserts a record with its document, participants and counts, unless its call has a record already
@@ -1005,9 +1008,10 @@ class sqlite_store final : public store {
     doc_buffer_.clear();
     encode_doc(doc_buffer_, record_fields{r.call_id, r.sdkappid, r.media, r.room_id, r.start_ts, r.accept_ts,
                                           r.end_ts, r.caller, callees, r.type, r.result});
-    auto stored = put_doc(*writer_, r.sdkappid, r.call_id, r.start_ts, doc_buffer_);
+    auto stored = put_doc(*writer_, docs_, r.sdkappid, r.call_id, r.start_ts, doc_buffer_);
     if (!stored) return std::move(stored).error();
     if (!*stored) return false;
+    g.docs_added.emplace_back(call_hash(r.sdkappid, r.call_id), **stored);
     {
       sqlite3_stmt* s = writer_->cached_static(sql_insert_record);
       if (!s) return writer_->last_error("prepare");
@@ -1162,8 +1166,10 @@ class sqlite_store final : public store {
     // Index rows still queued would otherwise reach participants and rooms after their record was removed.
     if (auto r = run_flush(); !r) return r.error();
     if (auto r = run_simple(*writer_, "BEGIN IMMEDIATE"); !r) return r.error();
+    std::vector<std::pair<std::uint64_t, std::int64_t>> docs_removed;  // put back on a rollback
     auto fail = [&](callrec::error e) -> result<std::uint64_t> {
       if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
+      for (const auto& [hash, key] : docs_removed) docs_.insert(hash, key);
       return e;
     };
     std::vector<victim> victims;
@@ -1202,7 +1208,9 @@ class sqlite_store final : public store {
         q.bind(3, v.call_id);
         if (q.step() != SQLITE_DONE) return fail(writer_->last_error("purge"));
       }
-      if (auto r = delete_doc(*writer_, sdkappid, v.call_id); !r) return fail(r.error());
+      auto removed = delete_doc(*writer_, docs_, sdkappid, v.call_id);
+      if (!removed) return fail(removed.error());
+      if (*removed) docs_removed.emplace_back(call_hash(sdkappid, v.call_id), **removed);
       auto drop = [&](sqlite3_stmt* del, const std::string& key) {
         stmt_use q(del);
         q.bind(1, app);
@@ -1256,6 +1264,7 @@ class sqlite_store final : public store {
   std::mutex leases_mu_;
   std::unordered_map<call_key, std::int64_t, call_key_hash> leases_;  // claimed calls: lease end, unix ms
   std::atomic<std::uint64_t> records_{0};
+  doc_index docs_;  // call id -> record_docs key; the writer changes it, readers probe it
   std::atomic<std::uint64_t> queued_{0};  // rows in index_queue (the writer changes it; readers look)
   std::atomic<std::uint64_t> commits_{0}, committed_updates_{0};
   std::atomic<std::uint64_t> live_count_{0};
