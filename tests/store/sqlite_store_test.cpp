@@ -251,7 +251,7 @@ TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
   sqlite3_close(h);
 }
 
-// Version 3 (records_by_room, participants keyed by user) -> 4 (participants and rooms keyed by day first):
+// Version 3 (records_by_room, participants keyed by user) -> 4 (participants and rooms keyed by hour first):
 // the records of a store as version 3 wrote it are found by every filter, on both sides of midnight UTC.
 TEST_F(sqlite_store_test, upgrades_a_version_3_store_in_place) {
   std::filesystem::create_directories(dir_);
@@ -342,7 +342,7 @@ TEST_F(sqlite_store_test, upgrades_a_version_3_store_in_place) {
   ASSERT_EQ(sqlite3_prepare_v2(h,
                                "SELECT (SELECT user_version FROM pragma_user_version), "
                                "(SELECT COUNT(*) FROM sqlite_master WHERE name = 'records_by_room'), "
-                               "(SELECT group_concat(day || ':' || user_id, ' ') FROM participants), "
+                               "(SELECT group_concat(hour || ':' || user_id, ' ') FROM participants), "
                                "(SELECT COUNT(*) FROM rooms)",
                                -1, &q, nullptr),
             SQLITE_OK);
@@ -350,7 +350,7 @@ TEST_F(sqlite_store_test, upgrades_a_version_3_store_in_place) {
   EXPECT_EQ(sqlite3_column_int(q, 0), schema_version);
   EXPECT_EQ(sqlite3_column_int(q, 1), 0);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(q, 2))),
-            "19675:alice 19675:bob 19676:alice 19676:alice 19676:bob 19676:bob");
+            "472223:alice 472223:bob 472224:alice 472224:alice 472224:bob 472224:bob");
   EXPECT_EQ(sqlite3_column_int(q, 3), 3);
   sqlite3_finalize(q);
   sqlite3_close(h);

@@ -41,27 +41,28 @@ CREATE TABLE records (
   PRIMARY KEY (sdkappid, start_ts, call_id)
 ) WITHOUT ROWID;
 -- One row per distinct user (caller or callee) of each record: the userId and caller filters (a separate
--- caller index would cost every insert one more randomly placed index entry). Keys lead with the day of the
--- call's start (day = floor(start_ts / 86400)), so rows of one day sit together: the sorted batches that
--- index_queue hands over land in the pages of a day or two, not all over a tree as large as the store.
+-- caller index would cost every insert one more randomly placed index entry). Keys lead with the hour of the
+-- call's start (hour = floor(start_ts / 3600)), so rows of one hour sit together: the sorted batches that
+-- index_queue hands over land in the pages of the hours they cover, not all over a tree as large as the
+-- store. A read seeks each hour of its window (168 for a week).
 CREATE TABLE participants (
   sdkappid  INTEGER NOT NULL,
-  day       INTEGER NOT NULL,
+  hour      INTEGER NOT NULL,
   user_id   TEXT    NOT NULL,
   start_ts  INTEGER NOT NULL,
   call_id   TEXT    NOT NULL,
   is_caller INTEGER NOT NULL,  -- 1 for the caller, 0 for a callee
-  PRIMARY KEY (sdkappid, day, user_id, start_ts, call_id)
+  PRIMARY KEY (sdkappid, hour, user_id, start_ts, call_id)
 ) WITHOUT ROWID;
 
--- The roomId filter, keyed by day like participants.
+-- The roomId filter, keyed by hour like participants.
 CREATE TABLE rooms (
   sdkappid INTEGER NOT NULL,
-  day      INTEGER NOT NULL,
+  hour     INTEGER NOT NULL,
   room_id  TEXT    NOT NULL,
   start_ts INTEGER NOT NULL,
   call_id  TEXT    NOT NULL,
-  PRIMARY KEY (sdkappid, day, room_id, start_ts, call_id)
+  PRIMARY KEY (sdkappid, hour, room_id, start_ts, call_id)
 ) WITHOUT ROWID;
 
 -- Rows of participants (kind 0: key = user id) and rooms (kind 1: key = room id) not yet in those tables.
@@ -72,7 +73,7 @@ CREATE TABLE index_queue (
   seq       INTEGER PRIMARY KEY,
   kind      INTEGER NOT NULL,
   sdkappid  INTEGER NOT NULL,
-  day       INTEGER NOT NULL,
+  hour      INTEGER NOT NULL,
   key       TEXT    NOT NULL,
   start_ts  INTEGER NOT NULL,
   call_id   TEXT    NOT NULL,
@@ -120,26 +121,26 @@ INSERT INTO record_counts (sdkappid, span_s, bucket, result, call_type, media, n
 // needs each record encoded (fill_record_docs).
 constexpr const char* upgrade_v3_finish = "DROP INDEX records_by_call;";
 
-// Version 3 -> 4: participants and the room lookup are keyed by day first (rooms replaces records_by_room),
+// Version 3 -> 4: participants and the room lookup are keyed by hour first (rooms replaces records_by_room),
 // and rows reach them through index_queue. Each statement is one sorted pass; callrec prints each step.
-constexpr const char* floor_day = "(start_ts - ((start_ts % 86400) + 86400) % 86400) / 86400";
+constexpr const char* floor_hour = "(start_ts - ((start_ts % 3600) + 3600) % 3600) / 3600";
 constexpr const char* upgrade_v4_steps[][2] = {
-    {"participants keyed by day",
-     "CREATE TABLE participants_v4 (sdkappid INTEGER NOT NULL, day INTEGER NOT NULL, user_id TEXT NOT NULL, "
+    {"participants keyed by hour",
+     "CREATE TABLE participants_v4 (sdkappid INTEGER NOT NULL, hour INTEGER NOT NULL, user_id TEXT NOT NULL, "
      "start_ts INTEGER NOT NULL, call_id TEXT NOT NULL, is_caller INTEGER NOT NULL, "
-     "PRIMARY KEY (sdkappid, day, user_id, start_ts, call_id)) WITHOUT ROWID;"
-     "INSERT INTO participants_v4 SELECT sdkappid, @DAY, user_id, start_ts, call_id, is_caller FROM participants "
+     "PRIMARY KEY (sdkappid, hour, user_id, start_ts, call_id)) WITHOUT ROWID;"
+     "INSERT INTO participants_v4 SELECT sdkappid, @HOUR, user_id, start_ts, call_id, is_caller FROM participants "
      "ORDER BY 1, 2, 3, 4, 5;"
      "DROP TABLE participants; ALTER TABLE participants_v4 RENAME TO participants;"},
-    {"rooms keyed by day",
-     "CREATE TABLE rooms (sdkappid INTEGER NOT NULL, day INTEGER NOT NULL, room_id TEXT NOT NULL, "
-     "start_ts INTEGER NOT NULL, call_id TEXT NOT NULL, PRIMARY KEY (sdkappid, day, room_id, start_ts, call_id)) "
+    {"rooms keyed by hour",
+     "CREATE TABLE rooms (sdkappid INTEGER NOT NULL, hour INTEGER NOT NULL, room_id TEXT NOT NULL, "
+     "start_ts INTEGER NOT NULL, call_id TEXT NOT NULL, PRIMARY KEY (sdkappid, hour, room_id, start_ts, call_id)) "
      "WITHOUT ROWID;"
-     "INSERT INTO rooms SELECT sdkappid, @DAY, room_id, start_ts, call_id FROM records ORDER BY 1, 2, 3, 4, 5;"
+     "INSERT INTO rooms SELECT sdkappid, @HOUR, room_id, start_ts, call_id FROM records ORDER BY 1, 2, 3, 4, 5;"
      "DROP INDEX records_by_room;"},
     {"the index queue",
      "CREATE TABLE index_queue (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, sdkappid INTEGER NOT NULL, "
-     "day INTEGER NOT NULL, key TEXT NOT NULL, start_ts INTEGER NOT NULL, call_id TEXT NOT NULL, "
+     "hour INTEGER NOT NULL, key TEXT NOT NULL, start_ts INTEGER NOT NULL, call_id TEXT NOT NULL, "
      "is_caller INTEGER NOT NULL);"},
 };
 
@@ -147,7 +148,7 @@ result<void> upgrade_v4(connection& db) {
   for (const auto& [what, sql] : upgrade_v4_steps) {
     std::fprintf(stderr, "callrec: store: version 4: %s\n", what);
     std::string text = sql;
-    for (auto at = text.find("@DAY"); at != std::string::npos; at = text.find("@DAY")) text.replace(at, 4, floor_day);
+    for (auto at = text.find("@HOUR"); at != std::string::npos; at = text.find("@HOUR")) text.replace(at, 5, floor_hour);
     if (auto r = db.exec(text.c_str()); !r) return r;
   }
   return {};

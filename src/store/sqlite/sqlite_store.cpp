@@ -35,10 +35,11 @@ using buckets::span_count;
 using store_core::count_deltas;
 using store_core::count_key;
 
-// Connection settings. The page cache is per connection: the writer gets a big one, readers smaller ones.
-// No mmap: mapped database pages count as resident memory, and the OS page cache serves reads as well.
+// Connection settings. The page cache is per connection: the writer gets a larger one (64 MiB; its writes are
+// appends and sorted batches into the last hours, so it needs the pages at the ends of its trees, not a tree's
+// worth), readers smaller ones. No mmap: mapped database pages count as resident memory, and the OS page cache serves reads as well.
 constexpr const char* writer_pragmas =
-    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -131072; PRAGMA temp_store = MEMORY;"
+    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
     "PRAGMA mmap_size = 0; PRAGMA journal_size_limit = 268435456;";
 constexpr const char* reader_pragmas =
     "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;"
@@ -125,8 +126,8 @@ struct flush_job {
 };
 using job = std::variant<update_job, purge_job, flush_job>;
 
-// The day of a second: floor(ts / 86400), also for times before 1970.
-constexpr std::int64_t day_of(std::int64_t ts) noexcept { return (ts - ((ts % 86400) + 86400) % 86400) / 86400; }
+// The hour of a second (the lead of the participants and rooms keys): floor(ts / 3600), also before 1970.
+constexpr std::int64_t hour_of(std::int64_t ts) noexcept { return (ts - ((ts % 3600) + 3600) % 3600) / 3600; }
 
 // What one group of updates changed, to write at its end or to undo if its transaction fails.
 struct group_state {
@@ -182,7 +183,7 @@ class record_search {
     record_page page;
     if (first_ > last_) return page;
     if (by_index()) {
-      auto any = day_bounds();
+      auto any = hour_bounds();
       if (!any) return std::move(any).error();
       if (!*any) return page;
     }
@@ -212,7 +213,7 @@ class record_search {
   enum class driver { time, user, caller, room };
 
   // The user and caller filters walk participants, the room filter rooms (both aliased p); their rows are
-  // ordered by (day, start_ts, call_id), which is the order of (start_ts, call_id).
+  // ordered by (hour, start_ts, call_id), which is the order of (start_ts, call_id).
   bool by_index() const { return driver_ != driver::time; }
 
   // "FROM ... WHERE ..." for records of the filter with start_ts in [lo, hi]. Without `join`, the
@@ -226,10 +227,10 @@ class record_search {
       std::string from = driver_ == driver::room ? " FROM rooms p" : " FROM participants p";
       if (join) from += " CROSS JOIN records r INDEXED BY sqlite_autoindex_records_1";
       q.add(from + " WHERE p.sdkappid = ?", app);
-      // One seek per day of the window that holds rows of the app (the days come from a recursive CTE, so the
+      // One seek per hour of the window that holds rows of the app (the hours come from a recursive CTE, so the
       // statement text, and its cached plan, stay the same whatever the window).
-      q.add(" AND p.day IN (WITH RECURSIVE d(x) AS (SELECT ?", std::max(day_of(lo), day_lo_));
-      q.add(" UNION ALL SELECT x + 1 FROM d WHERE x < ?) SELECT x FROM d)", std::min(day_of(hi), day_hi_));
+      q.add(" AND p.hour IN (WITH RECURSIVE d(x) AS (SELECT ?", std::max(hour_of(lo), hour_lo_));
+      q.add(" UNION ALL SELECT x + 1 FROM d WHERE x < ?) SELECT x FROM d)", std::min(hour_of(hi), hour_hi_));
       switch (driver_) {
         case driver::room:
           q.add(" AND p.room_id = ?", std::string_view(*f_.room_id));
@@ -250,21 +251,21 @@ class record_search {
     if (!by_index() || join) add_record_filters(q, "r.");
   }
 
-  // The first and last day with index rows of the app; false when there is none.
-  result<bool> day_bounds() {
+  // The first and last hour with index rows of the app; false when there is none.
+  result<bool> hour_bounds() {
     const std::string table = driver_ == driver::room ? "rooms" : "participants";
     for (const bool last : {false, true}) {
       sql_query q;
-      q.add("SELECT day FROM " + table + " WHERE sdkappid = ?", static_cast<std::int64_t>(f_.sdkappid));
-      q.add(last ? " ORDER BY day DESC LIMIT 1" : " ORDER BY day LIMIT 1");
+      q.add("SELECT hour FROM " + table + " WHERE sdkappid = ?", static_cast<std::int64_t>(f_.sdkappid));
+      q.add(last ? " ORDER BY hour DESC LIMIT 1" : " ORDER BY hour LIMIT 1");
       sqlite3_stmt* s = db_.cached(q.text);
       if (!s) return db_.last_error("prepare");
       stmt_use use(s);
       bind_all(use, q.args);
       const int rc = use.step();
       if (rc == SQLITE_DONE) return false;
-      if (rc != SQLITE_ROW) return db_.last_error("days");
-      (last ? day_hi_ : day_lo_) = use.int64(0);
+      if (rc != SQLITE_ROW) return db_.last_error("hours");
+      (last ? hour_hi_ : hour_lo_) = use.int64(0);
     }
     return true;
   }
@@ -414,7 +415,7 @@ class record_search {
       q.add(cond, std::string_view(f_.after->call_id));
     }
     std::string order = " ORDER BY ";
-    if (by_index()) order.append(f_.descending ? "p.day DESC, " : "p.day, ");
+    if (by_index()) order.append(f_.descending ? "p.hour DESC, " : "p.hour, ");
     order.append(k).append(".start_ts").append(f_.descending ? " DESC, " : ", ");
     order.append(k).append(".call_id").append(f_.descending ? " DESC" : "");
     q.add(order);
@@ -445,7 +446,7 @@ class record_search {
   std::int64_t first_ = 0, last_ = 0;
   std::vector<segment> segments_;
   std::vector<std::uint64_t> counts_;
-  std::int64_t day_lo_ = 0, day_hi_ = -1;  // by_index(): the days with rows of the app (day_bounds)
+  std::int64_t hour_lo_ = 0, hour_hi_ = -1;  // by_index(): the hours with rows of the app (hour_bounds)
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -456,17 +457,17 @@ constexpr const char* sql_insert_record =
     "INSERT INTO records (sdkappid, start_ts, call_id, media, call_type, result, room_id, accept_ts, end_ts, "
     "caller, callees) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr const char* sql_queue_index =
-    "INSERT INTO index_queue (kind, sdkappid, day, key, start_ts, call_id, is_caller) VALUES (?, ?, ?, ?, ?, ?, ?)";
-// The batch moves in key order (each page of a day's rows is written once a batch). A caller who is also
+    "INSERT INTO index_queue (kind, sdkappid, hour, key, start_ts, call_id, is_caller) VALUES (?, ?, ?, ?, ?, ?, ?)";
+// The batch moves in key order (each page of an hour's rows is written once a batch). A caller who is also
 // listed as a callee keeps is_caller: that row comes first, the other is ignored.
 constexpr const char* sql_flush_participants =
-    "INSERT OR IGNORE INTO participants (sdkappid, day, user_id, start_ts, call_id, is_caller) "
-    "SELECT sdkappid, day, key, start_ts, call_id, is_caller FROM index_queue WHERE kind = 0 "
-    "ORDER BY sdkappid, day, key, start_ts, call_id, is_caller DESC";
+    "INSERT OR IGNORE INTO participants (sdkappid, hour, user_id, start_ts, call_id, is_caller) "
+    "SELECT sdkappid, hour, key, start_ts, call_id, is_caller FROM index_queue WHERE kind = 0 "
+    "ORDER BY sdkappid, hour, key, start_ts, call_id, is_caller DESC";
 constexpr const char* sql_flush_rooms =
-    "INSERT OR IGNORE INTO rooms (sdkappid, day, room_id, start_ts, call_id) "
-    "SELECT sdkappid, day, key, start_ts, call_id FROM index_queue WHERE kind = 1 "
-    "ORDER BY sdkappid, day, key, start_ts, call_id";
+    "INSERT OR IGNORE INTO rooms (sdkappid, hour, room_id, start_ts, call_id) "
+    "SELECT sdkappid, hour, key, start_ts, call_id FROM index_queue WHERE kind = 1 "
+    "ORDER BY sdkappid, hour, key, start_ts, call_id";
 constexpr const char* sql_clear_index_queue = "DELETE FROM index_queue";
 constexpr const char* sql_upsert_count =
     "INSERT INTO record_counts (sdkappid, span_s, bucket, result, call_type, media, n) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -483,9 +484,9 @@ constexpr const char* sql_purge_select =
     "WHERE sdkappid = ? AND start_ts < ? ORDER BY start_ts, call_id LIMIT ?";
 constexpr const char* sql_delete_record = "DELETE FROM records WHERE sdkappid = ? AND start_ts = ? AND call_id = ?";
 constexpr const char* sql_delete_participant =
-    "DELETE FROM participants WHERE sdkappid = ? AND day = ? AND user_id = ? AND start_ts = ? AND call_id = ?";
+    "DELETE FROM participants WHERE sdkappid = ? AND hour = ? AND user_id = ? AND start_ts = ? AND call_id = ?";
 constexpr const char* sql_delete_room =
-    "DELETE FROM rooms WHERE sdkappid = ? AND day = ? AND room_id = ? AND start_ts = ? AND call_id = ?";
+    "DELETE FROM rooms WHERE sdkappid = ? AND hour = ? AND room_id = ? AND start_ts = ? AND call_id = ?";
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -1032,12 +1033,12 @@ class sqlite_store final : public store {
     // The lookups by user and room get their rows through index_queue (see the schema).
     sqlite3_stmt* s = writer_->cached_static(sql_queue_index);
     if (!s) return writer_->last_error("prepare");
-    const std::int64_t day = day_of(r.start_ts);
+    const std::int64_t hour = hour_of(r.start_ts);
     auto queue = [&](int kind, std::string_view key, bool is_caller) -> result<void> {
       stmt_use q(s);
       q.bind(1, std::int64_t{kind});
       q.bind(2, app);
-      q.bind(3, day);
+      q.bind(3, hour);
       q.bind(4, key);
       q.bind(5, r.start_ts);
       q.bind(6, r.call_id);
@@ -1214,7 +1215,7 @@ class sqlite_store final : public store {
       auto drop = [&](sqlite3_stmt* del, const std::string& key) {
         stmt_use q(del);
         q.bind(1, app);
-        q.bind(2, day_of(v.start_ts));
+        q.bind(2, hour_of(v.start_ts));
         q.bind(3, key);
         q.bind(4, v.start_ts);
         q.bind(5, v.call_id);
