@@ -1,5 +1,7 @@
 // The SQLite store: the contract suite, plus what only this backend has (its url, schema, SQL failures).
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -354,6 +356,126 @@ TEST_F(sqlite_store_test, upgrades_a_version_3_store_in_place) {
   EXPECT_EQ(sqlite3_column_int(q, 3), 3);
   sqlite3_finalize(q);
   sqlite3_close(h);
+}
+
+// A process killed in the middle of the upgrade to version 4 leaves the store as version 3 left it (the upgrade
+// is one transaction); the next start upgrades it and every record is found, by call id and by user.
+TEST_F(sqlite_store_test, a_crash_during_the_upgrade_loses_nothing) {
+  std::filesystem::create_directories(dir_);
+  const auto db = dir_ / "v3big.db";
+  exec(db, R"sql(
+    CREATE TABLE records (sdkappid INTEGER NOT NULL, start_ts INTEGER NOT NULL, call_id TEXT NOT NULL,
+      media INTEGER NOT NULL, call_type INTEGER NOT NULL, result INTEGER NOT NULL, room_id TEXT NOT NULL,
+      accept_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, caller TEXT NOT NULL, callees TEXT NOT NULL,
+      PRIMARY KEY (sdkappid, start_ts, call_id)) WITHOUT ROWID;
+    CREATE INDEX records_by_room ON records (sdkappid, room_id, start_ts, call_id);
+    CREATE TABLE participants (sdkappid INTEGER NOT NULL, user_id TEXT NOT NULL, start_ts INTEGER NOT NULL,
+      call_id TEXT NOT NULL, is_caller INTEGER NOT NULL, PRIMARY KEY (sdkappid, user_id, start_ts, call_id))
+      WITHOUT ROWID;
+    CREATE TABLE record_counts (sdkappid INTEGER NOT NULL, span_s INTEGER NOT NULL, bucket INTEGER NOT NULL,
+      result INTEGER NOT NULL, call_type INTEGER NOT NULL, media INTEGER NOT NULL, n INTEGER NOT NULL,
+      PRIMARY KEY (sdkappid, span_s, bucket, result, call_type, media)) WITHOUT ROWID;
+    CREATE TABLE live_calls (sdkappid INTEGER NOT NULL, call_id TEXT NOT NULL, state BLOB NOT NULL,
+      deadline_ms INTEGER, PRIMARY KEY (sdkappid, call_id)) WITHOUT ROWID;
+    CREATE TABLE record_docs (key INTEGER PRIMARY KEY, start_ts INTEGER NOT NULL, doc BLOB NOT NULL);
+    PRAGMA user_version = 3;
+  )sql");
+  constexpr int n = 60000;
+  {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_stmt *rec = nullptr, *part = nullptr, *doc = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(h, "INSERT INTO records VALUES (1, ?, ?, 0, 0, 1, 'r', ?, ?, ?, 'bob')", -1, &rec,
+                                 nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_prepare_v2(h, "INSERT INTO participants VALUES (1, ?, ?, ?, ?)", -1, &part, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_prepare_v2(h, "INSERT INTO record_docs VALUES (?, ?, ?)", -1, &doc, nullptr), SQLITE_OK);
+    for (int i = 0; i < n; ++i) {
+      const std::string id = "up-" + std::to_string(i), caller = "u" + std::to_string(i % 100);
+      const std::int64_t ts = 1700000000 + i;
+      sqlite3_bind_int64(rec, 1, ts);
+      sqlite3_bind_text(rec, 2, id.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(rec, 3, ts);
+      sqlite3_bind_int64(rec, 4, ts);
+      sqlite3_bind_text(rec, 5, caller.c_str(), -1, SQLITE_TRANSIENT);
+      ASSERT_EQ(sqlite3_step(rec), SQLITE_DONE);
+      sqlite3_reset(rec);
+      for (const auto& [user, is_caller] : {std::pair{caller, 1}, std::pair{std::string("bob"), 0}}) {
+        sqlite3_bind_text(part, 1, user.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(part, 2, ts);
+        sqlite3_bind_text(part, 3, id.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(part, 4, is_caller);
+        ASSERT_EQ(sqlite3_step(part), SQLITE_DONE);
+        sqlite3_reset(part);
+      }
+      std::string d;
+      encode_doc(d, record_fields{id, 1, media_type::audio, "r", ts, ts, ts, caller, "bob", call_type::single,
+                                  call_result::normal_end});
+      sqlite3_bind_int64(doc, 1, sqlite::doc_bucket(1, id));
+      sqlite3_bind_int64(doc, 2, ts);
+      sqlite3_bind_blob(doc, 3, d.data(), static_cast<int>(d.size()), SQLITE_TRANSIENT);
+      ASSERT_EQ(sqlite3_step(doc), SQLITE_DONE);
+      sqlite3_reset(doc);
+    }
+    sqlite3_finalize(rec);
+    sqlite3_finalize(part);
+    sqlite3_finalize(doc);
+    ASSERT_EQ(sqlite3_exec(h, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(h);
+  }
+  // The child upgrades with its stderr on a pipe; the parent kills it once the upgrade says it is rebuilding
+  // participants (the step runs after the line).
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  io_.stop();  // no threads of ours while forking
+  const pid_t child = ::fork();
+  ASSERT_NE(child, -1);
+  if (child == 0) {
+    ::dup2(out[1], 2);
+    ::close(out[0]);
+    auto s = open_store(store_settings{"sqlite:" + db.string()});
+    std::_Exit(s ? 0 : 2);
+  }
+  ::close(out[1]);
+  std::string seen;
+  char buf[256];
+  bool killed = false;
+  for (;;) {
+    const auto got = ::read(out[0], buf, sizeof buf);
+    if (got <= 0) break;
+    seen.append(buf, static_cast<std::size_t>(got));
+    if (seen.find("participants keyed by hour") != std::string::npos) {
+      ::kill(child, SIGKILL);
+      killed = true;
+      break;
+    }
+  }
+  ::close(out[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  io_.start();
+  ASSERT_TRUE(killed) << seen;
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the upgrade finished before the kill: " << seen;
+  auto s = open_store(store_settings{"sqlite:" + db.string()});
+  ASSERT_TRUE(s) << s.error().message;
+  record_filter f;
+  f.sdkappid = 1;
+  f.start_ts = 1700000000;
+  f.end_ts = 1700000000 + n;
+  f.user_id = "bob";
+  f.limit = 10;
+  auto p = io_.run((*s)->find_records(f, far()));
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->total, static_cast<std::uint64_t>(n));
+  f.user_id = "u42";
+  p = io_.run((*s)->find_records(f, far()));
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->total, static_cast<std::uint64_t>(n / 100));
+  for (int i : {0, 1, n / 2, n - 1}) {
+    auto one = get(**s, 1, "up-" + std::to_string(i));
+    ASSERT_TRUE(one && one->has_value()) << i;
+  }
 }
 
 // Index rows move to participants and rooms in batches: when index_batch rows have gathered, and before a read

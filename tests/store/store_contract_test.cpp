@@ -913,6 +913,183 @@ TEST_P(store_contract, purge_removes_old_records_and_their_counts) {
   EXPECT_EQ(st->records, all.size() - old1);
 }
 
+// Stores partition by time (the SQLite store keys its user and room lookups by hour; PostgreSQL will partition
+// by day): calls a second either side of midnight UTC, a call that lasts across it, one call a day for 8 days,
+// found by every filter in both orders, page by page and by cursor.
+TEST_P(store_contract, partition_boundaries_do_not_show) {
+  constexpr std::int64_t midnight = 1700006400;  // 2023-11-15T00:00:00Z
+  std::vector<call_record> all{
+      make_record(app1, "before", midnight - 1, "walker", {"bob"}, call_result::normal_end, call_type::single,
+                  media_type::audio, "77"),
+      make_record(app1, "at", midnight, "bob", {"walker"}, call_result::reject, call_type::single, media_type::video,
+                  "77"),
+      make_record(app1, "after", midnight + 1, "walker", {"carol", "bob"}, call_result::normal_end, call_type::group,
+                  media_type::audio, "78"),
+  };
+  all[0].end_ts = midnight + 7200;  // lasts across midnight and two hour boundaries
+  for (int d = 0; d < 8; ++d) {
+    all.push_back(make_record(app1, "day-" + std::to_string(d), midnight + d * 86400 + 43200 + d, "walker", {"dora"},
+                              call_result::normal_end, call_type::single, media_type::audio, "77"));
+  }
+  insert(all, 1);
+  auto check = [&](std::int64_t from, std::int64_t to) {
+    std::vector<record_filter> fs;
+    auto f = window(app1, from, to);
+    fs.push_back(f);
+    f.user_id = "walker";
+    fs.push_back(f);
+    f = window(app1, from, to);
+    f.caller = "walker";
+    fs.push_back(f);
+    f = window(app1, from, to);
+    f.room_id = "77";
+    fs.push_back(f);
+    for (auto g : fs) {
+      for (const bool desc : {false, true}) {
+        g.descending = desc;
+        g.limit = 100;
+        g.offset = 0;
+        g.after.reset();
+        expect_page([this](const record_filter& q) { return find(q); }, all, g);
+        g.limit = 2;  // page by page, then by cursor, across the boundaries
+        for (g.offset = 0; g.offset < 12; g.offset += 2) expect_page([this](const record_filter& q) { return find(q); }, all, g);
+        g.offset = 0;
+        auto first = find(g);
+        ASSERT_TRUE(first);
+        if (first->next) {
+          g.after = first->next;
+          expect_page([this](const record_filter& q) { return find(q); }, all, g);
+        }
+        g.after.reset();
+      }
+    }
+  };
+  check(midnight - 1, midnight);       // the two seconds around midnight
+  check(midnight, midnight);           // midnight alone
+  check(midnight - 86400, midnight - 1);  // the day before: "before" only
+  check(midnight - 10, midnight + 8 * 86400);  // 8 days: 9 partitions
+  for (const auto& r : all) {
+    auto got = get(app1, r.call_id);
+    ASSERT_TRUE(got && got->has_value()) << r.call_id;
+    EXPECT_EQ(**got, r);
+  }
+}
+
+// Retention drops a whole day while readers of the next day run: they never miss a record or see a total
+// change, and the dropped day is gone from every filter.
+TEST_P(store_contract, dropping_a_day_while_reads_run) {
+  constexpr std::int64_t day1 = 1700006400, day2 = day1 + 86400;
+  std::vector<call_record> old_day, new_day;
+  for (int i = 0; i < 3000; ++i) {
+    old_day.push_back(make_record(app1, "old-" + std::to_string(i), day1 + i * 28, "u" + std::to_string(i % 40),
+                                  {"v" + std::to_string(i % 30)}, call_result::normal_end, call_type::single,
+                                  media_type::audio, std::to_string(100 + i % 9)));
+  }
+  for (int i = 0; i < 500; ++i) {
+    new_day.push_back(make_record(app1, "new-" + std::to_string(i), day2 + i * 170, "u" + std::to_string(i % 40),
+                                  {"v" + std::to_string(i % 30)}, call_result::normal_end, call_type::single,
+                                  media_type::audio, std::to_string(100 + i % 9)));
+  }
+  insert(old_day, 50);
+  insert(new_day, 50);
+  std::atomic<bool> stop{false};
+  std::atomic<int> wrong{0}, reads{0};
+  std::vector<std::thread> readers;
+  for (int k = 0; k < 2; ++k) {
+    readers.emplace_back([&, k] {
+      std::size_t i = static_cast<std::size_t>(k);
+      while (!stop.load()) {
+        auto f = window(app1, day2, day2 + 86399);
+        if (k == 1) f.user_id = "u7";
+        auto p = find(f);
+        const std::uint64_t want = k == 1 ? 13 : new_day.size();  // u7 is the caller of new-7, new-47, ...
+        if (!p || p->total != want) ++wrong;
+        auto got = get(app1, new_day[i % new_day.size()].call_id);
+        if (!got || !got->has_value()) ++wrong;
+        i += 7;
+        ++reads;
+      }
+    });
+  }
+  retention_policy policy;
+  policy.apps.push_back({app1, day2});
+  std::uint64_t removed = 0;
+  for (int round = 0; round < 1000; ++round) {
+    auto n = retain(policy);
+    ASSERT_TRUE(n) << n.error().message;
+    removed += n->records_removed;
+    if (n->complete) break;
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(removed, old_day.size());
+  for (const char* user : {"u7", "v3"}) {
+    auto f = window(app1, day1 - 10, day2 + 86400);
+    f.user_id = user;
+    expect_page([this](const record_filter& q) { return find(q); }, new_day, f);
+    f.user_id.reset();
+    f.room_id = "104";
+    expect_page([this](const record_filter& q) { return find(q); }, new_day, f);
+  }
+  auto gone = get(app1, "old-5");
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(gone->has_value());
+}
+
+// A process killed while retention drops a day leaves a store whose lookups agree with its records: each old
+// record is either gone from every read or found by every one, and nothing newer is touched.
+TEST_P(store_contract, a_crash_while_a_day_is_dropped_loses_nothing_else) {
+  constexpr std::int64_t day1 = 1700006400, day2 = day1 + 86400;
+  std::vector<call_record> old_day, new_day;
+  for (int i = 0; i < 12000; ++i) {  // more than one retention slice of the SQLite store (5000)
+    old_day.push_back(make_record(app1, "old-" + std::to_string(i), day1 + i * 7, "u" + std::to_string(i % 40),
+                                  {"v" + std::to_string(i % 30)}));
+  }
+  for (int i = 0; i < 300; ++i) {
+    new_day.push_back(make_record(app1, "new-" + std::to_string(i), day2 + i * 200, "u" + std::to_string(i % 40),
+                                  {"v" + std::to_string(i % 30)}));
+  }
+  insert(old_day, 200);
+  insert(new_day, 100);
+  store_.reset();  // no store threads while forking
+  io_.stop();
+  EXPECT_EXIT(
+      {
+        auto s = open();
+        testing::io_runner io;
+        retention_policy policy;
+        policy.apps.push_back({app1, day2});
+        // Dies abruptly after the first slice was removed, while the next one runs.
+        auto first = io.run(s->apply_retention(policy, far()));
+        if (!first) std::_Exit(2);
+        io.spawn<result<retention_report>>(s->apply_retention(policy, far()), [](result<retention_report>) {});
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+  io_.start();
+  reopen();
+  std::vector<call_record> left = new_day;
+  for (const auto& r : old_day) {
+    auto got = get(app1, r.call_id);
+    ASSERT_TRUE(got);
+    if (got->has_value()) left.push_back(r);
+  }
+  EXPECT_LT(left.size(), old_day.size() + new_day.size()) << "the first slice was removed";
+  std::sort(left.begin(), left.end(), [](const auto& a, const auto& b) { return a.start_ts < b.start_ts; });
+  for (const char* user : {"u7", "v3"}) {
+    auto f = window(app1, day1 - 10, day2 + 86400);
+    f.user_id = user;
+    f.limit = 1000;
+    expect_page([this](const record_filter& q) { return find(q); }, left, f);
+  }
+  expect_page([this](const record_filter& q) { return find(q); }, left, window(app1, day1 - 10, day2 + 86400));
+  auto st = stats();
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->records, left.size());
+}
+
 TEST_P(store_contract, acknowledged_updates_survive_a_crash) {
   // The child process queues updates and dies abruptly (no close) inside the `done` of update `crash_at`,
   // while later updates may still be in flight. Every update acknowledged before must be there.
