@@ -49,6 +49,23 @@ class sqlite_store_test : public ::testing::Test {
     sqlite3_free(err);
     sqlite3_close(h);
   }
+  // The first row of `sql` on the database, with a connection of its own, each column as text.
+  std::vector<std::string> row(const std::filesystem::path& db, const char* sql) {
+    sqlite3* h = nullptr;
+    EXPECT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(h, sql, -1, &q, nullptr), SQLITE_OK) << sqlite3_errmsg(h);
+    std::vector<std::string> out;
+    if (q && sqlite3_step(q) == SQLITE_ROW) {
+      for (int i = 0; i < sqlite3_column_count(q); ++i) {
+        const auto* t = sqlite3_column_text(q, i);
+        out.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
+      }
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+    return out;
+  }
   // Records calls c0..c<n-1> of app 1 (alice calls bob), one a second from `first_ts`, one update each.
   void insert_calls(store& s, int n, std::int64_t first_ts) {
     done_latch latch;
@@ -173,16 +190,12 @@ TEST_F(sqlite_store_test, refuses_a_newer_schema) {
   EXPECT_NE(s.error().message.find("newer"), std::string::npos) << s.error().message;
 }
 
-TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
-  // A store as version 1 left it: records_by_call was UNIQUE on (sdkappid, call_id) only.
-  std::filesystem::create_directories(dir_);
-  const auto db = dir_ / "v1.db";
-  exec(db, R"sql(
+// The tables that versions 1 to 3 had alike.
+constexpr const char* schema_v1_v3 = R"sql(
     CREATE TABLE records (sdkappid INTEGER NOT NULL, start_ts INTEGER NOT NULL, call_id TEXT NOT NULL,
       media INTEGER NOT NULL, call_type INTEGER NOT NULL, result INTEGER NOT NULL, room_id TEXT NOT NULL,
       accept_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, caller TEXT NOT NULL, callees TEXT NOT NULL,
       PRIMARY KEY (sdkappid, start_ts, call_id)) WITHOUT ROWID;
-    CREATE UNIQUE INDEX records_by_call ON records (sdkappid, call_id);
     CREATE INDEX records_by_room ON records (sdkappid, room_id, start_ts, call_id);
     CREATE TABLE participants (sdkappid INTEGER NOT NULL, user_id TEXT NOT NULL, start_ts INTEGER NOT NULL,
       call_id TEXT NOT NULL, is_caller INTEGER NOT NULL, PRIMARY KEY (sdkappid, user_id, start_ts, call_id))
@@ -193,12 +206,20 @@ TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
     CREATE TABLE live_calls (sdkappid INTEGER NOT NULL, call_id TEXT NOT NULL, state BLOB NOT NULL,
       deadline_ms INTEGER, PRIMARY KEY (sdkappid, call_id)) WITHOUT ROWID;
     CREATE INDEX live_calls_by_deadline ON live_calls (deadline_ms, sdkappid, call_id) WHERE deadline_ms IS NOT NULL;
+)sql";
+
+TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
+  // A store as version 1 left it: records_by_call was UNIQUE on (sdkappid, call_id) only.
+  std::filesystem::create_directories(dir_);
+  const auto db = dir_ / "v1.db";
+  exec(db, (std::string(schema_v1_v3) + R"sql(
+    CREATE UNIQUE INDEX records_by_call ON records (sdkappid, call_id);
     INSERT INTO records VALUES (1400000001, 1700000000, 'old-call', 1, 0, 1, 'room', 1700000005, 1700000060,
                                 'alice', 'bob carol');
     INSERT INTO record_counts VALUES (1400000001, 86400, 19675, 1, 0, 1, 1), (1400000001, 3600, 472222, 1, 0, 1, 1),
                                      (1400000001, 600, 2833333, 1, 0, 1, 1), (1400000001, 60, 28333333, 1, 0, 1, 1);
     PRAGMA user_version = 1;
-  )sql");
+  )sql").c_str());
   {
     auto s = open_store(store_settings{"sqlite:" + db.string()});
     ASSERT_TRUE(s) << s.error().message;
@@ -236,46 +257,24 @@ TEST_F(sqlite_store_test, upgrades_a_version_1_store_in_place) {
     EXPECT_EQ(doc.at("callees"), (boost::json::array{"bob", "carol"}));
     EXPECT_EQ(doc.at("totalUserNumber"), 3);
   }
-  sqlite3* h = nullptr;
-  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-  sqlite3_stmt* q = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(h,
-                               "SELECT (SELECT user_version FROM pragma_user_version), "
-                               "(SELECT COUNT(*) FROM sqlite_master WHERE name = 'records_by_call'), "
-                               "(SELECT COUNT(*) FROM record_docs)",
-                               -1, &q, nullptr),
-            SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(q, 0), schema_version);
-  EXPECT_EQ(sqlite3_column_int(q, 1), 0);
-  EXPECT_EQ(sqlite3_column_int(q, 2), 1);
-  sqlite3_finalize(q);
-  sqlite3_close(h);
+  EXPECT_EQ(row(db, "SELECT (SELECT user_version FROM pragma_user_version), "
+                    "(SELECT COUNT(*) FROM sqlite_master WHERE name = 'records_by_call'), "
+                    "(SELECT COUNT(*) FROM record_docs)"),
+            (std::vector<std::string>{std::to_string(schema_version), "0", "1"}));
 }
+
+// The schema as version 3 created it.
+const std::string schema_v3 = std::string(schema_v1_v3) + R"sql(
+    CREATE TABLE record_docs (key INTEGER PRIMARY KEY, start_ts INTEGER NOT NULL, doc BLOB NOT NULL);
+    PRAGMA user_version = 3;
+  )sql";
 
 // Version 3 (records_by_room, participants keyed by user) -> 4 (participants and rooms keyed by hour first):
 // the records of a store as version 3 wrote it are found by every filter, on both sides of midnight UTC.
 TEST_F(sqlite_store_test, upgrades_a_version_3_store_in_place) {
   std::filesystem::create_directories(dir_);
   const auto db = dir_ / "v3.db";
-  exec(db, R"sql(
-    CREATE TABLE records (sdkappid INTEGER NOT NULL, start_ts INTEGER NOT NULL, call_id TEXT NOT NULL,
-      media INTEGER NOT NULL, call_type INTEGER NOT NULL, result INTEGER NOT NULL, room_id TEXT NOT NULL,
-      accept_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, caller TEXT NOT NULL, callees TEXT NOT NULL,
-      PRIMARY KEY (sdkappid, start_ts, call_id)) WITHOUT ROWID;
-    CREATE INDEX records_by_room ON records (sdkappid, room_id, start_ts, call_id);
-    CREATE TABLE participants (sdkappid INTEGER NOT NULL, user_id TEXT NOT NULL, start_ts INTEGER NOT NULL,
-      call_id TEXT NOT NULL, is_caller INTEGER NOT NULL, PRIMARY KEY (sdkappid, user_id, start_ts, call_id))
-      WITHOUT ROWID;
-    CREATE TABLE record_counts (sdkappid INTEGER NOT NULL, span_s INTEGER NOT NULL, bucket INTEGER NOT NULL,
-      result INTEGER NOT NULL, call_type INTEGER NOT NULL, media INTEGER NOT NULL, n INTEGER NOT NULL,
-      PRIMARY KEY (sdkappid, span_s, bucket, result, call_type, media)) WITHOUT ROWID;
-    CREATE TABLE live_calls (sdkappid INTEGER NOT NULL, call_id TEXT NOT NULL, state BLOB NOT NULL,
-      deadline_ms INTEGER, PRIMARY KEY (sdkappid, call_id)) WITHOUT ROWID;
-    CREATE INDEX live_calls_by_deadline ON live_calls (deadline_ms, sdkappid, call_id) WHERE deadline_ms IS NOT NULL;
-    CREATE TABLE record_docs (key INTEGER PRIMARY KEY, start_ts INTEGER NOT NULL, doc BLOB NOT NULL);
-    PRAGMA user_version = 3;
-  )sql");
+  exec(db, schema_v3.c_str());
   // Three calls of alice (caller) and bob: one a second before midnight UTC (1700006400), two after it.
   const std::int64_t midnight = 1700006400;
   const std::vector<std::pair<std::string, std::int64_t>> calls{
@@ -338,24 +337,12 @@ TEST_F(sqlite_store_test, upgrades_a_version_3_store_in_place) {
   ASSERT_TRUE(one && one->has_value());
   EXPECT_EQ((*one)->start_ts, midnight - 1);
   (*s)->close();
-  sqlite3* h = nullptr;
-  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-  sqlite3_stmt* q = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(h,
-                               "SELECT (SELECT user_version FROM pragma_user_version), "
-                               "(SELECT COUNT(*) FROM sqlite_master WHERE name = 'records_by_room'), "
-                               "(SELECT group_concat(hour || ':' || user_id, ' ') FROM participants), "
-                               "(SELECT COUNT(*) FROM rooms)",
-                               -1, &q, nullptr),
-            SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(q, 0), schema_version);
-  EXPECT_EQ(sqlite3_column_int(q, 1), 0);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(q, 2))),
-            "472223:alice 472223:bob 472224:alice 472224:alice 472224:bob 472224:bob");
-  EXPECT_EQ(sqlite3_column_int(q, 3), 3);
-  sqlite3_finalize(q);
-  sqlite3_close(h);
+  EXPECT_EQ(row(db, "SELECT (SELECT user_version FROM pragma_user_version), "
+                    "(SELECT COUNT(*) FROM sqlite_master WHERE name = 'records_by_room'), "
+                    "(SELECT group_concat(hour || ':' || user_id, ' ') FROM participants), "
+                    "(SELECT COUNT(*) FROM rooms)"),
+            (std::vector<std::string>{std::to_string(schema_version), "0",
+                                      "472223:alice 472223:bob 472224:alice 472224:alice 472224:bob 472224:bob", "3"}));
 }
 
 // A process killed in the middle of the upgrade to version 4 leaves the store as version 3 left it (the upgrade
@@ -363,23 +350,7 @@ TEST_F(sqlite_store_test, upgrades_a_version_3_store_in_place) {
 TEST_F(sqlite_store_test, a_crash_during_the_upgrade_loses_nothing) {
   std::filesystem::create_directories(dir_);
   const auto db = dir_ / "v3big.db";
-  exec(db, R"sql(
-    CREATE TABLE records (sdkappid INTEGER NOT NULL, start_ts INTEGER NOT NULL, call_id TEXT NOT NULL,
-      media INTEGER NOT NULL, call_type INTEGER NOT NULL, result INTEGER NOT NULL, room_id TEXT NOT NULL,
-      accept_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, caller TEXT NOT NULL, callees TEXT NOT NULL,
-      PRIMARY KEY (sdkappid, start_ts, call_id)) WITHOUT ROWID;
-    CREATE INDEX records_by_room ON records (sdkappid, room_id, start_ts, call_id);
-    CREATE TABLE participants (sdkappid INTEGER NOT NULL, user_id TEXT NOT NULL, start_ts INTEGER NOT NULL,
-      call_id TEXT NOT NULL, is_caller INTEGER NOT NULL, PRIMARY KEY (sdkappid, user_id, start_ts, call_id))
-      WITHOUT ROWID;
-    CREATE TABLE record_counts (sdkappid INTEGER NOT NULL, span_s INTEGER NOT NULL, bucket INTEGER NOT NULL,
-      result INTEGER NOT NULL, call_type INTEGER NOT NULL, media INTEGER NOT NULL, n INTEGER NOT NULL,
-      PRIMARY KEY (sdkappid, span_s, bucket, result, call_type, media)) WITHOUT ROWID;
-    CREATE TABLE live_calls (sdkappid INTEGER NOT NULL, call_id TEXT NOT NULL, state BLOB NOT NULL,
-      deadline_ms INTEGER, PRIMARY KEY (sdkappid, call_id)) WITHOUT ROWID;
-    CREATE TABLE record_docs (key INTEGER PRIMARY KEY, start_ts INTEGER NOT NULL, doc BLOB NOT NULL);
-    PRAGMA user_version = 3;
-  )sql");
+  exec(db, schema_v3.c_str());
   constexpr int n = 60000;
   {
     sqlite3* h = nullptr;
@@ -483,17 +454,7 @@ TEST_F(sqlite_store_test, a_crash_during_the_upgrade_loses_nothing) {
 TEST_F(sqlite_store_test, index_rows_move_in_batches_and_survive_a_restart) {
   std::filesystem::create_directories(dir_);
   const auto db = dir_ / "batch.db";
-  auto count_rows = [&](const char* sql) {
-    sqlite3* h = nullptr;
-    EXPECT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-    sqlite3_stmt* q = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(h, sql, -1, &q, nullptr), SQLITE_OK);
-    EXPECT_EQ(sqlite3_step(q), SQLITE_ROW);
-    const int n = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(h);
-    return n;
-  };
+  auto count_rows = [&](const char* sql) { return std::stoi(row(db, sql).at(0)); };
   auto by_user = [&](store& st, const char* user) {
     record_filter f;
     f.sdkappid = 1;
