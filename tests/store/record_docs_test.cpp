@@ -8,6 +8,8 @@
 
 #include <filesystem>
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <map>
 #include <random>
 #include <set>
@@ -209,6 +211,50 @@ TEST(doc_index, agrees_with_a_multimap_through_erases_and_growth) {
     }
   }
   EXPECT_EQ(index.size(), model.size());
+}
+
+// Lookups on other threads while the writer inserts (growing the table several times) and erases: every key
+// present before they started is found every time.
+TEST(doc_index, readers_find_what_is_there_while_the_table_grows_and_shrinks) {
+  doc_index index;
+  std::mt19937_64 rng(11);
+  std::vector<std::pair<std::uint64_t, std::int64_t>> fixed;
+  std::int64_t key = 0;
+  for (int i = 0; i < 2000; ++i) {
+    fixed.emplace_back(rng(), ++key);
+    index.insert(fixed.back().first, fixed.back().second);
+  }
+  const std::size_t first_bytes = index.bytes();
+  std::atomic<bool> stop{false};
+  std::atomic<int> missed{0};
+  std::atomic<long> lookups{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&, t] {
+      std::vector<std::int64_t> got;
+      for (std::size_t i = static_cast<std::size_t>(t); !stop.load(std::memory_order_relaxed); i += 7) {
+        const auto& [hash, k] = fixed[i % fixed.size()];
+        got.clear();
+        index.candidates(hash, got);
+        if (std::find(got.begin(), got.end(), k) == got.end()) ++missed;
+        ++lookups;
+      }
+    });
+  }
+  std::vector<std::pair<std::uint64_t, std::int64_t>> churn;
+  for (int i = 0; i < 200000; ++i) {
+    churn.emplace_back(rng(), ++key);
+    index.insert(churn.back().first, churn.back().second);
+    if (i % 3 == 2) {  // erase an earlier one: entries of the fixed set get shifted back
+      const auto victim = churn[rng() % churn.size()];
+      index.erase(victim.first, victim.second);
+    }
+  }
+  stop = true;
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(missed.load(), 0);
+  EXPECT_GT(lookups.load(), 0);
+  EXPECT_GT(index.bytes(), 10 * first_bytes) << "the table grew, several times";
 }
 
 }  // namespace

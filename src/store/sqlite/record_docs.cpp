@@ -1,10 +1,14 @@
 #include "store/sqlite/record_docs.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstdio>
 #include <cstring>
+#include <atomic>
 #include <mutex>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -85,6 +89,52 @@ constexpr std::uint64_t key_mask = (std::uint64_t{1} << 36) - 1;
 constexpr double max_load = 0.85;
 }  // namespace
 
+doc_index::slot_array::slot_array(std::size_t n) : size_(n) {
+  if (n == 0) return;
+  constexpr std::size_t huge = std::size_t{2} << 20;
+  const std::size_t want = n * sizeof(std::uint64_t);
+  if (want < huge) {
+    map_bytes_ = want;
+    map_ = ::mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map_ == MAP_FAILED) throw std::bad_alloc();
+    data_ = static_cast<std::uint64_t*>(map_);
+    return;
+  }
+  // A huge page must start at a multiple of its size: map one more, and use the aligned part.
+  map_bytes_ = (want + huge - 1) / huge * huge + huge;
+  map_ = ::mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map_ == MAP_FAILED) throw std::bad_alloc();
+  const auto at = (reinterpret_cast<std::uintptr_t>(map_) + huge - 1) / huge * huge;
+  data_ = reinterpret_cast<std::uint64_t*>(at);
+  (void)::madvise(data_, (want + huge - 1) / huge * huge, MADV_HUGEPAGE);  // advice: fine to be refused
+}
+
+doc_index::slot_array::~slot_array() {
+  if (map_) ::munmap(map_, map_bytes_);
+}
+
+// All reader locks, in order: the writer's.
+class doc_index::write_guard {
+ public:
+  explicit write_guard(doc_index& d) : d_(d) {
+    for (auto& l : d_.locks_) l.m.lock();
+  }
+  ~write_guard() {
+    for (auto& l : d_.locks_) l.m.unlock();
+  }
+  write_guard(const write_guard&) = delete;
+  write_guard& operator=(const write_guard&) = delete;
+
+ private:
+  doc_index& d_;
+};
+
+std::mutex& doc_index::my_lock() const noexcept {
+  static std::atomic<std::size_t> threads{0};
+  thread_local const std::size_t mine = threads.fetch_add(1, std::memory_order_relaxed) % lock_count;
+  return locks_[mine].m;
+}
+
 void doc_index::place(std::uint64_t entry) {
   std::size_t i = home(entry >> 36);
   while (slots_[i] != 0) i = next(i);
@@ -92,21 +142,21 @@ void doc_index::place(std::uint64_t entry) {
 }
 
 void doc_index::grow_to(std::size_t capacity) {
-  std::vector<std::uint64_t> old(capacity, 0);
+  slot_array old(capacity);
   old.swap(slots_);
-  for (const std::uint64_t e : old) {
-    if (e != 0) place(e);
+  for (std::size_t i = 0; i < old.size(); ++i) {
+    if (old[i] != 0) place(old[i]);
   }
 }
 
 void doc_index::reserve(std::size_t n) {
-  std::unique_lock lock(mu_);
+  write_guard lock(*this);
   const auto want = static_cast<std::size_t>(static_cast<double>(n) / max_load) + 16;
   if (want > slots_.size()) grow_to(want);
 }
 
 void doc_index::insert(std::uint64_t hash, std::int64_t key) {
-  std::unique_lock lock(mu_);
+  write_guard lock(*this);
   if (static_cast<double>(size_ + 1) > static_cast<double>(slots_.size()) * max_load) {
     grow_to(std::max<std::size_t>(1024, slots_.size() + slots_.size() / 2));
   }
@@ -115,8 +165,8 @@ void doc_index::insert(std::uint64_t hash, std::int64_t key) {
 }
 
 void doc_index::erase(std::uint64_t hash, std::int64_t key) {
-  std::unique_lock lock(mu_);
-  if (slots_.empty()) return;
+  write_guard lock(*this);
+  if (slots_.size() == 0) return;
   const std::uint64_t entry = fingerprint(hash) << 36 | (static_cast<std::uint64_t>(key) & key_mask);
   std::size_t i = home(fingerprint(hash));
   while (slots_[i] != entry) {
@@ -137,8 +187,8 @@ void doc_index::erase(std::uint64_t hash, std::int64_t key) {
 }
 
 void doc_index::candidates(std::uint64_t hash, std::vector<std::int64_t>& out) const {
-  std::shared_lock lock(mu_);
-  if (slots_.empty()) return;
+  std::lock_guard lock(my_lock());
+  if (slots_.size() == 0) return;
   const std::uint64_t fp = fingerprint(hash);
   for (std::size_t i = home(fp); slots_[i] != 0; i = next(i)) {
     if ((slots_[i] >> 36) == fp) out.push_back(static_cast<std::int64_t>(slots_[i] & key_mask));
@@ -146,13 +196,13 @@ void doc_index::candidates(std::uint64_t hash, std::vector<std::int64_t>& out) c
 }
 
 std::size_t doc_index::size() const {
-  std::shared_lock lock(mu_);
+  std::lock_guard lock(my_lock());
   return size_;
 }
 
 std::size_t doc_index::bytes() const {
-  std::shared_lock lock(mu_);
-  return slots_.capacity() * sizeof(std::uint64_t);
+  std::lock_guard lock(my_lock());
+  return slots_.bytes();
 }
 
 // ---------------------------------------------------------------------------------------------------------
