@@ -158,7 +158,7 @@ answer render_report(const report_request&, const std::vector<ops::batch_entry>&
   std::uint64_t counts[4] = {0, 0, 0, 0};
   std::string results;
   results.reserve(applied.size() * 32);
-  std::size_t first_refused = applied.size();
+  std::size_t first_refused = applied.size(), with_code = 0;
   for (std::size_t i = 0; i < applied.size(); ++i) {
     const auto& o = applied[i].outcome;
     ++counts[static_cast<int>(o.status)];
@@ -172,6 +172,7 @@ answer render_report(const report_request&, const std::vector<ops::batch_entry>&
     // does not.
     if (o.code != errc::ok) {
       if (first_refused == applied.size()) first_refused = i;
+      ++with_code;
       results += ",\"errorCode\":";
       results += std::to_string(wire_code(o.code));
       results += ",\"errorMessage\":";
@@ -186,8 +187,6 @@ answer render_report(const report_request&, const std::vector<ops::batch_entry>&
     const auto& o = applied[first_refused].outcome;
     out.code = wire_code(o.code);
     out.message = "events[" + std::to_string(first_refused) + "] refused: " + o.message;
-    std::size_t with_code = 0;
-    for (const auto& e : applied) with_code += e.outcome.code != errc::ok;
     if (with_code > 1) out.message += " (" + std::to_string(with_code) + " events refused in all; see data.results)";
   }
   return out;

@@ -112,9 +112,9 @@ bool doc_call(std::string_view doc, std::uint32_t& sdkappid, std::string_view& c
 }
 
 bool doc_names(std::string_view doc, std::uint32_t sdkappid, std::string_view call_id) {
-  doc_reader in(doc);
-  const std::uint64_t app = in.varint();
-  return app == sdkappid && in.text() == call_id && in.ok();
+  std::uint32_t app = 0;
+  std::string_view id;
+  return doc_call(doc, app, id) && app == sdkappid && id == call_id;
 }
 
 void stored_record::copy_bytes(std::string_view doc) {
