@@ -57,7 +57,7 @@ class record_docs_test : public ::testing::Test {
   std::int64_t collide(std::string_view call_id, std::string_view other_call) {
     auto put = put_doc(*db_, index_, app, other_call, 0, doc_of(other_call));
     EXPECT_TRUE(put && *put);
-    const std::int64_t key = **put;
+    const std::int64_t key = (*put)->key;
     index_.erase(call_hash(app, other_call), key);
     index_.insert(call_hash(app, call_id), key);
     return key;
@@ -131,7 +131,7 @@ TEST_F(record_docs_test, a_record_goes_in_and_comes_out) {
   EXPECT_FALSE(*again);
   auto found = find_doc(*db_, index_, app, "c1");
   ASSERT_TRUE(found && *found);
-  EXPECT_EQ((*found)->key, **put);
+  EXPECT_EQ((*found)->key, (*put)->key);
   EXPECT_EQ((*found)->start_ts, 1700000000);
   auto removed = delete_doc(*db_, index_, app, "c1");
   ASSERT_TRUE(removed && *removed);
@@ -145,7 +145,7 @@ TEST_F(record_docs_test, keys_follow_the_order_of_arrival_and_the_index_comes_ba
     const std::string id = "k" + std::to_string(i);
     auto put = put_doc(*db_, index_, app, id, i, doc_of(id));
     ASSERT_TRUE(put && *put);
-    keys.push_back(**put);
+    keys.push_back((*put)->key);
   }
   for (std::size_t i = 1; i < keys.size(); ++i) EXPECT_EQ(keys[i], keys[i - 1] + 1);
   doc_index fresh;

@@ -218,12 +218,14 @@ std::vector<std::int64_t>& candidate_keys(const doc_index& index, std::uint64_t 
   return keys;
 }
 
-}  // namespace
-
-result<std::optional<doc_found>> find_doc(connection& db, const doc_index& index, std::uint32_t sdkappid,
-                                          std::string_view call_id) {
-  const auto& keys = candidate_keys(index, call_hash(sdkappid, call_id));
-  if (keys.empty()) return std::optional<doc_found>();
+// Reads the candidates' documents in turn and calls fn(key, start_ts, doc) for the one that names the call;
+// false when none does. A candidate without a row is a key of a transaction this snapshot does not see (the
+// writer indexes before it commits), and is passed over.
+template <class Fn>
+result<bool> with_doc(connection& db, const doc_index& index, std::uint64_t hash, std::uint32_t sdkappid,
+                      std::string_view call_id, Fn&& fn) {
+  const auto& keys = candidate_keys(index, hash);
+  if (keys.empty()) return false;
   sqlite3_stmt* s = db.cached_static("SELECT start_ts, doc FROM record_docs WHERE key = ?");
   if (!s) return db.last_error("prepare");
   for (const std::int64_t key : keys) {
@@ -231,43 +233,47 @@ result<std::optional<doc_found>> find_doc(connection& db, const doc_index& index
     q.bind(1, key);
     const int rc = q.step();
     if (rc == SQLITE_ROW) {
-      if (doc_names(q.blob(1), sdkappid, call_id)) return std::optional<doc_found>(doc_found{key, q.int64(0)});
-    } else if (rc != SQLITE_DONE) {
-      return db.last_error("record lookup");
+      if (!doc_names(q.blob(1), sdkappid, call_id)) continue;
+      fn(key, q.int64(0), q.blob(1));
+      return true;
     }
+    if (rc != SQLITE_DONE) return db.last_error("record lookup");
   }
-  return std::optional<doc_found>();
+  return false;
+}
+
+}  // namespace
+
+result<std::optional<doc_found>> find_doc(connection& db, const doc_index& index, std::uint32_t sdkappid,
+                                          std::string_view call_id) {
+  std::optional<doc_found> out;
+  auto found = with_doc(db, index, call_hash(sdkappid, call_id), sdkappid, call_id,
+                        [&](std::int64_t key, std::int64_t start_ts, std::string_view) { out = doc_found{key, start_ts}; });
+  if (!found) return std::move(found).error();
+  return out;
 }
 
 result<std::optional<stored_record>> read_doc(connection& db, const doc_index& index, std::uint32_t sdkappid,
                                               std::string_view call_id, std::int64_t oldest_ts) {
-  const auto& keys = candidate_keys(index, call_hash(sdkappid, call_id));
-  if (keys.empty()) return std::optional<stored_record>();
-  sqlite3_stmt* s = db.cached_static("SELECT doc, start_ts FROM record_docs WHERE key = ?");
-  if (!s) return db.last_error("prepare");
-  for (const std::int64_t key : keys) {
-    stmt_use q(s);
-    q.bind(1, key);
-    const int rc = q.step();
-    if (rc == SQLITE_ROW) {
-      const std::string_view doc = q.blob(0);
-      if (!doc_names(doc, sdkappid, call_id)) continue;
-      if (q.int64(1) < oldest_ts) return std::optional<stored_record>();  // outside the retention window
-      auto found = stored_record::from_doc(doc);
-      if (!found) return corrupt_record();
-      return found;
-    }
-    // No row: a key of a transaction this snapshot does not see (the writer indexes before it commits).
-    if (rc != SQLITE_DONE) return db.last_error("get record");
-  }
-  return std::optional<stored_record>();
+  std::optional<stored_record> out;
+  bool corrupt = false;
+  auto found = with_doc(db, index, call_hash(sdkappid, call_id), sdkappid, call_id,
+                        [&](std::int64_t, std::int64_t start_ts, std::string_view doc) {
+                          if (start_ts < oldest_ts) return;  // outside the retention window
+                          out = stored_record::from_doc(doc);
+                          corrupt = !out;
+                        });
+  if (!found) return std::move(found).error();
+  if (corrupt) return corrupt_record();
+  return out;
 }
 
-result<std::optional<std::int64_t>> put_doc(connection& db, doc_index& index, std::uint32_t sdkappid,
-                                            std::string_view call_id, std::int64_t start_ts, std::string_view doc) {
-  auto found = find_doc(db, index, sdkappid, call_id);
+result<std::optional<doc_entry>> put_doc(connection& db, doc_index& index, std::uint32_t sdkappid,
+                                         std::string_view call_id, std::int64_t start_ts, std::string_view doc) {
+  const std::uint64_t hash = call_hash(sdkappid, call_id);
+  auto found = with_doc(db, index, hash, sdkappid, call_id, [](std::int64_t, std::int64_t, std::string_view) {});
   if (!found) return std::move(found).error();
-  if (*found) return std::optional<std::int64_t>();
+  if (*found) return std::optional<doc_entry>();
   sqlite3_stmt* s = db.cached_static("INSERT INTO record_docs (start_ts, doc) VALUES (?, ?)");
   if (!s) return db.last_error("prepare");
   stmt_use q(s);
@@ -279,22 +285,25 @@ result<std::optional<std::int64_t>> put_doc(connection& db, doc_index& index, st
     return make_error(errc::internal, "storage failure: the record table is full",
                       "sqlite: record_docs key " + std::to_string(key) + " out of the index's range");
   }
-  index.insert(call_hash(sdkappid, call_id), key);
-  return std::optional<std::int64_t>(key);
+  index.insert(hash, key);
+  return std::optional<doc_entry>(doc_entry{hash, key});
 }
 
-result<std::optional<std::int64_t>> delete_doc(connection& db, doc_index& index, std::uint32_t sdkappid,
-                                               std::string_view call_id) {
-  auto found = find_doc(db, index, sdkappid, call_id);
+result<std::optional<doc_entry>> delete_doc(connection& db, doc_index& index, std::uint32_t sdkappid,
+                                            std::string_view call_id) {
+  const std::uint64_t hash = call_hash(sdkappid, call_id);
+  std::optional<doc_entry> gone;
+  auto found = with_doc(db, index, hash, sdkappid, call_id,
+                        [&](std::int64_t key, std::int64_t, std::string_view) { gone = doc_entry{hash, key}; });
   if (!found) return std::move(found).error();
-  if (!*found) return std::optional<std::int64_t>();
+  if (!gone) return gone;
   sqlite3_stmt* s = db.cached_static("DELETE FROM record_docs WHERE key = ?");
   if (!s) return db.last_error("prepare");
   stmt_use q(s);
-  q.bind(1, (*found)->key);
+  q.bind(1, gone->key);
   if (q.step() != SQLITE_DONE) return db.last_error("delete record");
-  index.erase(call_hash(sdkappid, call_id), (*found)->key);
-  return std::optional<std::int64_t>((*found)->key);
+  index.erase(hash, gone->key);
+  return gone;
 }
 
 result<void> load_doc_index(connection& db, doc_index& index) {

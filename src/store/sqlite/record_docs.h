@@ -120,14 +120,19 @@ result<std::optional<doc_found>> find_doc(connection& db, const doc_index& index
 result<std::optional<stored_record>> read_doc(connection& db, const doc_index& index, std::uint32_t sdkappid,
                                               std::string_view call_id, std::int64_t oldest_ts);
 
-// Appends the record's document and indexes it, unless the call already has one (then nullopt). Returns the
-// key, for the caller to erase from the index if its transaction rolls back.
-result<std::optional<std::int64_t>> put_doc(connection& db, doc_index& index, std::uint32_t sdkappid,
-                                            std::string_view call_id, std::int64_t start_ts, std::string_view doc);
+// An index entry: what the writer takes out again, or puts back, when its transaction rolls back.
+struct doc_entry {
+  std::uint64_t hash = 0;  // call_hash of the document's call
+  std::int64_t key = 0;
+};
 
-// Removes the call's document, if any, and its index entry; returns its key (to put back on a rollback).
-result<std::optional<std::int64_t>> delete_doc(connection& db, doc_index& index, std::uint32_t sdkappid,
-                                               std::string_view call_id);
+// Appends the record's document and indexes it, unless the call already has one (then nullopt).
+result<std::optional<doc_entry>> put_doc(connection& db, doc_index& index, std::uint32_t sdkappid,
+                                         std::string_view call_id, std::int64_t start_ts, std::string_view doc);
+
+// Removes the call's document, if any, and its index entry.
+result<std::optional<doc_entry>> delete_doc(connection& db, doc_index& index, std::uint32_t sdkappid,
+                                            std::string_view call_id);
 
 // Fills `index` from record_docs (when the store opens); a line on stderr every million documents.
 result<void> load_doc_index(connection& db, doc_index& index);

@@ -21,25 +21,8 @@ CREATE TABLE record_docs (
 );
 )sql";
 
-// The current schema, for a new store (with record_docs_table). Enumerations are stored as their record.h
-// values (small integers); times as unix seconds, deadlines as unix milliseconds. Text compares bytewise
-// (PostgreSQL: COLLATE "C"), matching the API's ordering.
-constexpr const char* schema_current = R"sql(
--- Ended calls, clustered by the order every query reads them in.
-CREATE TABLE records (
-  sdkappid  INTEGER NOT NULL,
-  start_ts  INTEGER NOT NULL,
-  call_id   TEXT    NOT NULL,
-  media     INTEGER NOT NULL,
-  call_type INTEGER NOT NULL,
-  result    INTEGER NOT NULL,
-  room_id   TEXT    NOT NULL,
-  accept_ts INTEGER NOT NULL,
-  end_ts    INTEGER NOT NULL,
-  caller    TEXT    NOT NULL,
-  callees   TEXT    NOT NULL,  -- user ids in invitation order, separated by one space (ids hold no spaces)
-  PRIMARY KEY (sdkappid, start_ts, call_id)
-) WITHOUT ROWID;
+// Part of the current schema, created separately because the upgrade to version 4 creates it too.
+constexpr const char* index_tables = R"sql(
 -- One row per distinct user (caller or callee) of each record: the userId and caller filters (a separate
 -- caller index would cost every insert one more randomly placed index entry). Keys lead with the hour of the
 -- call's start (hour = floor(start_ts / 3600)), so rows of one hour sit together: the sorted batches that
@@ -79,7 +62,27 @@ CREATE TABLE index_queue (
   call_id   TEXT    NOT NULL,
   is_caller INTEGER NOT NULL
 );
+)sql";
 
+// The current schema, for a new store (with record_docs_table). Enumerations are stored as their record.h
+// values (small integers); times as unix seconds, deadlines as unix milliseconds. Text compares bytewise
+// (PostgreSQL: COLLATE "C"), matching the API's ordering.
+constexpr const char* schema_current = R"sql(
+-- Ended calls, clustered by the order every query reads them in.
+CREATE TABLE records (
+  sdkappid  INTEGER NOT NULL,
+  start_ts  INTEGER NOT NULL,
+  call_id   TEXT    NOT NULL,
+  media     INTEGER NOT NULL,
+  call_type INTEGER NOT NULL,
+  result    INTEGER NOT NULL,
+  room_id   TEXT    NOT NULL,
+  accept_ts INTEGER NOT NULL,
+  end_ts    INTEGER NOT NULL,
+  caller    TEXT    NOT NULL,
+  callees   TEXT    NOT NULL,  -- user ids in invitation order, separated by one space (ids hold no spaces)
+  PRIMARY KEY (sdkappid, start_ts, call_id)
+) WITHOUT ROWID;
 -- Record counts per time bucket (bucket = floor(start_ts / span_s); spans in store/time_buckets.h),
 -- maintained in the transaction that inserts or deletes the records: exact totals without counting rows.
 CREATE TABLE record_counts (
@@ -122,29 +125,22 @@ INSERT INTO record_counts (sdkappid, span_s, bucket, result, call_type, media, n
 constexpr const char* upgrade_v3_finish = "DROP INDEX records_by_call;";
 
 // Version 3 -> 4: participants and the room lookup are keyed by hour first (rooms replaces records_by_room),
-// and rows reach them through index_queue. Each statement is one sorted pass; callrec prints each step.
+// and rows reach them through index_queue. Each step is one sorted pass; callrec prints each step.
 constexpr const char* floor_hour = "(start_ts - ((start_ts % 3600) + 3600) % 3600) / 3600";
 constexpr const char* upgrade_v4_steps[][2] = {
     {"participants keyed by hour",
-     "CREATE TABLE participants_v4 (sdkappid INTEGER NOT NULL, hour INTEGER NOT NULL, user_id TEXT NOT NULL, "
-     "start_ts INTEGER NOT NULL, call_id TEXT NOT NULL, is_caller INTEGER NOT NULL, "
-     "PRIMARY KEY (sdkappid, hour, user_id, start_ts, call_id)) WITHOUT ROWID;"
-     "INSERT INTO participants_v4 SELECT sdkappid, @HOUR, user_id, start_ts, call_id, is_caller FROM participants "
+     "INSERT INTO participants SELECT sdkappid, @HOUR, user_id, start_ts, call_id, is_caller FROM participants_v3 "
      "ORDER BY 1, 2, 3, 4, 5;"
-     "DROP TABLE participants; ALTER TABLE participants_v4 RENAME TO participants;"},
+     "DROP TABLE participants_v3;"},
     {"rooms keyed by hour",
-     "CREATE TABLE rooms (sdkappid INTEGER NOT NULL, hour INTEGER NOT NULL, room_id TEXT NOT NULL, "
-     "start_ts INTEGER NOT NULL, call_id TEXT NOT NULL, PRIMARY KEY (sdkappid, hour, room_id, start_ts, call_id)) "
-     "WITHOUT ROWID;"
      "INSERT INTO rooms SELECT sdkappid, @HOUR, room_id, start_ts, call_id FROM records ORDER BY 1, 2, 3, 4, 5;"
      "DROP INDEX records_by_room;"},
-    {"the index queue",
-     "CREATE TABLE index_queue (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, sdkappid INTEGER NOT NULL, "
-     "hour INTEGER NOT NULL, key TEXT NOT NULL, start_ts INTEGER NOT NULL, call_id TEXT NOT NULL, "
-     "is_caller INTEGER NOT NULL);"},
 };
 
 result<void> upgrade_v4(connection& db) {
+  // The old participants make way for the new tables (index_tables), then fill them.
+  if (auto r = db.exec("ALTER TABLE participants RENAME TO participants_v3;"); !r) return r;
+  if (auto r = db.exec(index_tables); !r) return r;
   for (const auto& [what, sql] : upgrade_v4_steps) {
     std::fprintf(stderr, "callrec: store: version 4: %s\n", what);
     std::string text = sql;
@@ -249,6 +245,7 @@ result<void> ensure_schema(connection& db) {
     }
     auto created = [&]() -> result<void> {
       if (auto r = db.exec(schema_current); !r) return r;
+      if (auto r = db.exec(index_tables); !r) return r;
       return db.exec(record_docs_table);
     };
     if (auto r = *again == 0 ? created() : upgrade(db, *again); !r) {

@@ -126,8 +126,8 @@ struct flush_job {
 };
 using job = std::variant<update_job, purge_job, flush_job>;
 
-// The hour of a second (the lead of the participants and rooms keys): floor(ts / 3600), also before 1970.
-constexpr std::int64_t hour_of(std::int64_t ts) noexcept { return (ts - ((ts % 3600) + 3600) % 3600) / 3600; }
+// The hour of a second (the lead of the participants and rooms keys), also before 1970.
+constexpr std::int64_t hour_of(std::int64_t ts) noexcept { return buckets::floor_div(ts, 3600); }
 
 // What one group of updates changed, to write at its end or to undo if its transaction fails.
 struct group_state {
@@ -135,7 +135,7 @@ struct group_state {
   count_deltas deltas;
   std::uint64_t records_added = 0;
   std::uint64_t queued = 0;  // rows appended to index_queue
-  std::vector<std::pair<std::uint64_t, std::int64_t>> docs_added;  // (call hash, key): undone on a rollback
+  std::vector<doc_entry> docs_added;  // taken out of the index again on a rollback
   std::optional<callrec::error> failure;  // a storage failure: the whole group rolls back
 };
 
@@ -917,7 +917,7 @@ class sqlite_store final : public store {
     }
     if (g.failure) {
       if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
-      for (const auto& [hash, key] : g.docs_added) docs_.erase(hash, key);
+      for (const auto& e : g.docs_added) docs_.erase(e.hash, e.key);
       for (auto& [key, before] : g.before) {
         if (before) {
           live_.insert_or_assign(key, std::move(*before));
@@ -1012,7 +1012,7 @@ class sqlite_store final : public store {
     auto stored = put_doc(*writer_, docs_, r.sdkappid, r.call_id, r.start_ts, doc_buffer_);
     if (!stored) return std::move(stored).error();
     if (!*stored) return false;
-    g.docs_added.emplace_back(call_hash(r.sdkappid, r.call_id), **stored);
+    g.docs_added.push_back(**stored);
     {
       sqlite3_stmt* s = writer_->cached_static(sql_insert_record);
       if (!s) return writer_->last_error("prepare");
@@ -1138,15 +1138,11 @@ class sqlite_store final : public store {
   result<void> run_flush() {
     if (queued_.load(std::memory_order_relaxed) == 0) return {};
     if (auto r = run_simple(*writer_, "BEGIN IMMEDIATE"); !r) return r;
-    for (const char* sql : {sql_flush_participants, sql_flush_rooms, sql_clear_index_queue}) {
+    for (const char* sql : {sql_flush_participants, sql_flush_rooms, sql_clear_index_queue, "COMMIT"}) {
       if (auto r = run_simple(*writer_, sql); !r) {
         if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
         return r;
       }
-    }
-    if (auto r = run_simple(*writer_, "COMMIT"); !r) {
-      if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
-      return r;
     }
     commit_gen_.fetch_add(1, std::memory_order_release);
     queued_.store(0, std::memory_order_release);
@@ -1167,10 +1163,10 @@ class sqlite_store final : public store {
     // Index rows still queued would otherwise reach participants and rooms after their record was removed.
     if (auto r = run_flush(); !r) return r.error();
     if (auto r = run_simple(*writer_, "BEGIN IMMEDIATE"); !r) return r.error();
-    std::vector<std::pair<std::uint64_t, std::int64_t>> docs_removed;  // put back on a rollback
+    std::vector<doc_entry> docs_removed;  // put back on a rollback
     auto fail = [&](callrec::error e) -> result<std::uint64_t> {
       if (!sqlite3_get_autocommit(writer_->handle())) (void)run_simple(*writer_, "ROLLBACK");
-      for (const auto& [hash, key] : docs_removed) docs_.insert(hash, key);
+      for (const auto& e : docs_removed) docs_.insert(e.hash, e.key);
       return e;
     };
     std::vector<victim> victims;
@@ -1211,7 +1207,7 @@ class sqlite_store final : public store {
       }
       auto removed = delete_doc(*writer_, docs_, sdkappid, v.call_id);
       if (!removed) return fail(removed.error());
-      if (*removed) docs_removed.emplace_back(call_hash(sdkappid, v.call_id), **removed);
+      if (*removed) docs_removed.push_back(**removed);
       auto drop = [&](sqlite3_stmt* del, const std::string& key) {
         stmt_use q(del);
         q.bind(1, app);
