@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "store/postgres/pg_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace callrec {
@@ -35,7 +36,11 @@ result<std::unique_ptr<store>> open_store(const store_settings& options) {
     return sqlite::open_sqlite_store(o);
   }
   if (scheme == "postgres" || scheme == "postgresql") {
-    return make_error(errc::invalid_param, "PostgreSQL store is not built yet");
+    pg::pg_store_options o;
+    o.conninfo = options.url;
+    if (options.pg_connections > 0) o.connections = options.pg_connections;
+    o.connect_wait = options.pg_connect_wait;
+    return pg::open_pg_store(o);
   }
   return make_error(errc::invalid_param,
                     "unknown store scheme \"" + std::string(scheme) + "\": expected sqlite:PATH or postgres://...");

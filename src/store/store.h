@@ -126,7 +126,8 @@ class store : public record_store, public call_store {
   virtual void close() = 0;
 };
 
-// Opens a store from the configuration: `url` is "sqlite:PATH" (PostgreSQL URLs come with the cluster issue).
+// Opens a store from the configuration: `url` is "sqlite:PATH", or a PostgreSQL URL (postgres:// or
+// postgresql://, as libpq takes it).
 struct store_settings {
   std::string url;
   // SQLite: synchronous=FULL, so an acknowledged batch survives a power loss too, not only a crash of the
@@ -134,6 +135,11 @@ struct store_settings {
   bool fsync_each_commit = false;
   // SQLite: the VFS to open the files with (null: the default). Tests put one that fails on purpose.
   const char* sqlite_vfs = nullptr;
+  // PostgreSQL: connections per node (0: the store's default).
+  std::size_t pg_connections = 0;
+  // PostgreSQL: how long the open waits for the database to accept connections (a cluster's nodes may start
+  // before it).
+  std::chrono::seconds pg_connect_wait{10};
 };
 result<std::unique_ptr<store>> open_store(const store_settings& settings);
 

@@ -5,6 +5,16 @@
 
 namespace callrec::store_core {
 
+std::string join_callees(const std::vector<std::string>& callees) {
+  std::string out;
+  for (const auto& c : callees) {
+    if (!out.empty()) out += ' ';
+    out += c;
+  }
+  return out;
+}
+
+
 void unique_ids(std::vector<std::string>& ids) {
   if (ids.size() <= 32) {  // the usual batch: a quadratic scan beats hashing
     std::size_t n = 0;
@@ -52,6 +62,54 @@ void add_counts(count_deltas& d, std::uint32_t sdkappid, std::int64_t start_ts, 
   for (int level = 0; level < buckets::span_count; ++level) {
     d[count_key{sdkappid, level, buckets::bucket_of(start_ts, level), static_cast<int>(result),
                 static_cast<int>(type), static_cast<int>(media)}] += delta;
+  }
+}
+
+offset_seek::offset_seek(const std::vector<buckets::segment>& segments, const std::vector<std::uint64_t>& counts,
+                         std::uint64_t offset, bool descending)
+    : offset_(offset), descending_(descending) {
+  for (std::size_t k = 0; k < segments.size() && k < counts.size(); ++k) {
+    const std::size_t i = descending ? segments.size() - 1 - k : k;
+    if (offset_ >= counts[i]) {
+      offset_ -= counts[i];
+      continue;
+    }
+    target_ = segments[i];
+    break;
+  }
+  // Past the end (the caller knows from the total), or an edge counted exactly: nothing to read.
+  done_ = !target_ || target_->level == buckets::segment::exact;
+}
+
+std::optional<buckets::segment> offset_seek::next() const {
+  if (done_) return std::nullopt;
+  return target_;
+}
+
+void offset_seek::feed(const std::vector<std::pair<std::int64_t, std::uint64_t>>& bucket_counts) {
+  if (done_) return;
+  for (const auto& [bucket, n] : bucket_counts) {
+    if (offset_ >= n) {
+      offset_ -= n;
+      continue;
+    }
+    if (target_->level + 1 == buckets::span_count) {
+      target_ = buckets::segment{target_->level, bucket, bucket};
+      done_ = true;
+    } else {
+      target_ = buckets::children(target_->level, bucket);
+    }
+    return;
+  }
+  done_ = true;  // the counts disagree with the segment's total: read from the segment's start
+}
+
+void offset_seek::narrow(std::int64_t& lo, std::int64_t& hi) const {
+  if (!target_) return;
+  if (descending_) {
+    hi = target_->last_second();
+  } else {
+    lo = target_->first_second();
   }
 }
 

@@ -23,6 +23,9 @@ namespace callrec::store_core {
 // Collapses repeated call ids, keeping the first-seen order.
 void unique_ids(std::vector<std::string>& ids);
 
+// The callees of a record as stores keep them: space-joined, in invitation order.
+std::string join_callees(const std::vector<std::string>& callees);
+
 // The contract on a finished record a store keeps (ids are validated upstream; this guards the encoding).
 result<void> check_record(const call_record& r, std::uint32_t sdkappid, std::string_view call_id);
 
@@ -40,6 +43,31 @@ struct count_key {
 using count_deltas = std::map<count_key, std::int64_t>;
 void add_counts(count_deltas& d, std::uint32_t sdkappid, std::int64_t start_ts, call_result result, call_type type,
                 media_type media, std::int64_t delta);
+
+// Locates a deep page through the count buckets instead of skipping rows: which bucket rows to read, level
+// by level, and the window the page then starts in. The stores drive it alike:
+//   offset_seek s(segments, counts, offset, descending);
+//   while (auto b = s.next()) s.feed(<the (bucket, n) rows of buckets [b->lo, b->hi] at b->level, in page order>);
+//   s.narrow(lo, hi); offset = s.offset();
+class offset_seek {
+ public:
+  // `segments` cover the window in ascending order and `counts` are their record counts.
+  offset_seek(const std::vector<buckets::segment>& segments, const std::vector<std::uint64_t>& counts,
+              std::uint64_t offset, bool descending);
+  // The buckets to count next (GROUP BY bucket); nullopt once the page's finest bucket is known.
+  std::optional<buckets::segment> next() const;
+  void feed(const std::vector<std::pair<std::int64_t, std::uint64_t>>& bucket_counts);
+  // Moves the window's start (its end, descending) to the bucket the page starts in.
+  void narrow(std::int64_t& lo, std::int64_t& hi) const;
+  // What is left to skip from there.
+  std::uint64_t offset() const { return offset_; }
+
+ private:
+  std::optional<buckets::segment> target_;
+  std::uint64_t offset_;
+  bool descending_;
+  bool done_ = false;
+};
 
 // The primitives of one transaction that an update needs from an adapter (duck-typed: run_update is a
 // template). Failures of these are storage failures: the adapter rolls the whole transaction back.

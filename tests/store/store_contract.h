@@ -25,6 +25,8 @@ struct store_backend {
   std::string name;
   // Opens the store kept under `dir` (the same dir gives the same data); fails the test on error.
   std::function<std::unique_ptr<store>(const std::filesystem::path& dir)> open;
+  // Why the backend cannot run here (its server is not configured), or "" when it can: the suite skips.
+  std::function<std::string()> unavailable = [] { return std::string(); };
 };
 
 inline std::string backend_name(const ::testing::TestParamInfo<store_backend>& info) { return info.param.name; }

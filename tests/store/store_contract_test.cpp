@@ -15,6 +15,7 @@
 namespace callrec::testing_store {
 
 void store_contract::SetUp() {
+  if (const auto why = GetParam().unavailable(); !why.empty()) GTEST_SKIP() << why;
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = std::string(info->test_suite_name()) + "." + info->name();
   std::replace_if(

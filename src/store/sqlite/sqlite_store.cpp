@@ -65,15 +65,6 @@ constexpr std::uint64_t offset_seek_threshold = 512;
 // ---------------------------------------------------------------------------------------------------------
 // Records <-> rows
 
-std::string join_callees(const std::vector<std::string>& callees) {
-  std::string out;
-  for (const auto& c : callees) {
-    if (!out.empty()) out += ' ';
-    out += c;
-  }
-  return out;
-}
-
 void split_callees(std::string_view s, std::vector<std::string>& out) {
   out.clear();
   out.reserve(callee_count(s));  // one allocation, not log2(n)
@@ -351,53 +342,26 @@ class record_search {
   // Narrows [lo, hi] and `offset` so that the page starts within the finest bucket holding its first record:
   // whole buckets before it (in the page order) are skipped by their counts, not by reading rows.
   result<void> seek(std::int64_t& lo, std::int64_t& hi, std::uint64_t& offset) {
-    const bool desc = f_.descending;
-    std::optional<segment> target;
-    for (std::size_t k = 0; k < segments_.size(); ++k) {
-      std::size_t i = desc ? segments_.size() - 1 - k : k;
-      if (offset >= counts_[i]) {
-        offset -= counts_[i];
-        continue;
-      }
-      target = segments_[i];
-      break;
-    }
-    if (!target) return {};  // past the end; the caller found that out from the total already
-    while (target->level != segment::exact) {
+    store_core::offset_seek seeker(segments_, counts_, offset, f_.descending);
+    while (const auto b = seeker.next()) {
       sql_query q;
       q.add("SELECT bucket, SUM(n)");
-      bucket_where(q, target->level, target->lo, target->hi);
-      q.add(desc ? " GROUP BY bucket ORDER BY bucket DESC" : " GROUP BY bucket ORDER BY bucket");
+      bucket_where(q, b->level, b->lo, b->hi);
+      q.add(f_.descending ? " GROUP BY bucket ORDER BY bucket DESC" : " GROUP BY bucket ORDER BY bucket");
       sqlite3_stmt* s = db_.cached(q.text);
       if (!s) return db_.last_error("prepare");
-      std::optional<std::int64_t> found;
+      std::vector<std::pair<std::int64_t, std::uint64_t>> rows;
       {
         stmt_use use(s);
         bind_all(use, q.args);
         int rc;
-        while ((rc = use.step()) == SQLITE_ROW) {
-          auto n = static_cast<std::uint64_t>(use.int64(1));
-          if (offset >= n) {
-            offset -= n;
-            continue;
-          }
-          found = use.int64(0);
-          break;
-        }
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_.last_error("seek");
+        while ((rc = use.step()) == SQLITE_ROW) rows.emplace_back(use.int64(0), static_cast<std::uint64_t>(use.int64(1)));
+        if (rc != SQLITE_DONE) return db_.last_error("seek");
       }
-      if (!found) break;  // counts disagree with the segment total: read from the segment's start
-      if (target->level + 1 == span_count) {
-        target = segment{target->level, *found, *found};
-        break;
-      }
-      target = buckets::children(target->level, *found);
+      seeker.feed(rows);
     }
-    if (desc) {
-      hi = target->last_second();
-    } else {
-      lo = target->first_second();
-    }
+    seeker.narrow(lo, hi);
+    offset = seeker.offset();
     return {};
   }
 
@@ -1005,7 +969,7 @@ class sqlite_store final : public store {
   // (then false: the first record of a call stays).
   result<bool> insert_record(const call_record& r, group_state& g) {
     const auto app = static_cast<std::int64_t>(r.sdkappid);
-    const std::string callees = join_callees(r.callees);
+    const std::string callees = store_core::join_callees(r.callees);
     doc_buffer_.clear();
     encode_doc(doc_buffer_, record_fields{r.call_id, r.sdkappid, r.media, r.room_id, r.start_ts, r.accept_ts,
                                           r.end_ts, r.caller, callees, r.type, r.result});

@@ -1,0 +1,1177 @@
+#include "store/postgres/pg_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstdio>
+#include <deque>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+#include <variant>
+
+#include "records/record_doc.h"
+#include "store/postgres/pg_conn.h"
+#include "store/postgres/pg_schema.h"
+#include "store/store_core.h"
+#include "store/thread_completion.h"
+#include "store/time_buckets.h"
+
+namespace callrec::pg {
+namespace {
+
+namespace asio = boost::asio;
+using buckets::count_spans;
+using buckets::segment;
+using buckets::span_count;
+using clock = std::chrono::steady_clock;
+
+// Offset pages at least this deep are located through the count buckets instead of skipping rows.
+constexpr std::uint64_t offset_seek_threshold = 512;
+// Records removed per app in one retention slice (one transaction), when a whole day cannot be dropped.
+constexpr std::size_t retention_slice = 5000;
+// How long the store's own work (a group commit, a retention step) may take before it gives up on the
+// database; callers stop waiting at their own deadline (3 s) and may retry.
+constexpr auto work_deadline = std::chrono::seconds(10);
+
+error closed_error() { return make_error(errc::unavailable, "the store is closed; retry"); }
+error corrupt(std::string what) { return make_error(errc::internal, "internal error: corrupt data in the store", what); }
+
+// ---------------------------------------------------------------------------------------------------------
+// Statements assembled from parts: "?" in the text becomes $1, $2, ... in the order the arguments were added.
+
+struct query {
+  std::string text;
+  std::vector<std::variant<std::int64_t, std::string>> args;
+  query& add(std::string_view t) {
+    text += t;
+    return *this;
+  }
+  query& add(std::string_view t, std::int64_t v) {
+    text += t;
+    args.emplace_back(v);
+    return *this;
+  }
+  query& add(std::string_view t, std::string_view v) {
+    text += t;
+    args.emplace_back(std::string(v));
+    return *this;
+  }
+  statement make() const {
+    std::string sql;
+    int n = 0;
+    for (char ch : text) {
+      if (ch == '?') {
+        sql += '$';
+        sql += std::to_string(++n);
+      } else {
+        sql += ch;
+      }
+    }
+    statement s(std::move(sql));
+    for (const auto& a : args) {
+      if (const auto* i = std::get_if<std::int64_t>(&a)) {
+        s.i64(*i);
+      } else {
+        s.text(std::get<std::string>(a));
+      }
+    }
+    return s;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// find_records: the embedded store's plan (store/time_buckets.h), over a REPEATABLE READ snapshot so that the
+// total and the page agree.
+
+class search {
+ public:
+  explicit search(const record_filter& f) : f_(f) {
+    if (f.user_id) {
+      driver_ = driver::user;
+    } else if (f.caller) {
+      driver_ = driver::caller;
+    } else if (f.room_id) {
+      driver_ = driver::room;
+    }
+    first_ = std::clamp(f.start_ts, buckets::min_second, buckets::max_second);
+    last_ = std::clamp(f.end_ts, buckets::min_second, buckets::max_second);
+  }
+
+  awaitable<result<record_page>> run(connection& c, deadline due) {
+    record_page page;
+    if (first_ > last_) co_return page;
+    std::vector<statement> batch;
+    batch.emplace_back("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (driver_ == driver::time) {
+      segments_ = buckets::cover(first_, last_);
+      for (const auto& seg : segments_) batch.push_back(segment_count(seg).make());
+    } else {
+      query q;
+      q.add("SELECT count(*)");
+      from_where(q, first_, last_, needs_records());
+      batch.push_back(q.make());
+    }
+    std::int64_t lo = first_, hi = last_;
+    std::uint64_t offset = f_.after ? 0 : f_.offset;
+    if (f_.after) {
+      if (f_.descending) {
+        hi = std::min(hi, f_.after->start_ts);
+      } else {
+        lo = std::max(lo, f_.after->start_ts);
+      }
+    }
+    // The page goes in the same round trip unless a deep offset needs the counts first.
+    const bool seeking = driver_ == driver::time && !f_.after && offset >= offset_seek_threshold;
+    const bool fetch_now = !seeking && lo <= hi && f_.limit > 0;
+    if (fetch_now) batch.push_back(fetch(lo, hi, offset).make());
+    batch.emplace_back("COMMIT");
+    if (seeking) batch.pop_back();
+    auto r = co_await c.run(batch, due);
+    if (!r) co_return std::move(r).error();
+    const std::size_t counts = driver_ == driver::time ? segments_.size() : 1;
+    for (std::size_t i = 0; i < counts; ++i) {
+      const auto n = static_cast<std::uint64_t>((*r)[1 + i].i64(0, 0));
+      counts_.push_back(n);
+      page.total += n;
+    }
+    if (fetch_now) {
+      if (auto ok = read_page((*r)[1 + counts], page); !ok) co_return ok.error();
+      co_return page;
+    }
+    if (!seeking) co_return page;
+    // A deep page: narrow the window through the counts, then read it, in the snapshot of the counts.
+    auto out = co_await seek_and_fetch(c, due, lo, hi, offset, page);
+    const std::vector<statement> commit{statement("COMMIT")};
+    auto done = co_await c.run(commit, due);
+    if (!out) co_return out.error();
+    if (!done) co_return std::move(done).error();
+    co_return page;
+  }
+
+ private:
+  enum class driver { time, user, caller, room };
+  bool by_index() const { return driver_ != driver::time; }
+
+  awaitable<result<void>> seek_and_fetch(connection& c, deadline due, std::int64_t lo, std::int64_t hi,
+                                         std::uint64_t offset, record_page& page) {
+    if (page.total == 0 || offset >= page.total) co_return result<void>{};
+    store_core::offset_seek seeker(segments_, counts_, offset, f_.descending);
+    while (const auto b = seeker.next()) {
+      query q;
+      q.add("SELECT bucket, SUM(n)::int8");
+      bucket_where(q, b->level, b->lo, b->hi);
+      q.add(f_.descending ? " GROUP BY bucket ORDER BY bucket DESC" : " GROUP BY bucket ORDER BY bucket");
+      const std::vector<statement> s{q.make()};
+      auto r = co_await c.run(s, due);
+      if (!r) co_return std::move(r).error();
+      std::vector<std::pair<std::int64_t, std::uint64_t>> counts;
+      for (int i = 0; i < (*r)[0].size(); ++i) {
+        counts.emplace_back((*r)[0].i64(i, 0), static_cast<std::uint64_t>((*r)[0].i64(i, 1)));
+      }
+      seeker.feed(counts);
+    }
+    seeker.narrow(lo, hi);
+    offset = seeker.offset();
+    const std::vector<statement> s{fetch(lo, hi, offset).make()};
+    auto r = co_await c.run(s, due);
+    if (!r) co_return std::move(r).error();
+    co_return read_page((*r)[0], page);
+  }
+
+  // "FROM ... WHERE ..." for the records of the filter with start_ts in [lo, hi]. Without `join`, the index
+  // drivers read only their index (enough to count when no other filter is set).
+  void from_where(query& q, std::int64_t lo, std::int64_t hi, bool join) const {
+    const auto app = static_cast<std::int64_t>(f_.sdkappid);
+    if (driver_ == driver::time) {
+      q.add(" FROM records r WHERE r.sdkappid = ?", app);
+    } else {
+      q.add(driver_ == driver::room ? " FROM rooms p" : " FROM participants p");
+      if (join) q.add(" JOIN records r ON r.sdkappid = p.sdkappid AND r.start_ts = p.start_ts AND r.call_id = p.call_id");
+      q.add(" WHERE p.sdkappid = ?", app);
+      switch (driver_) {
+        case driver::room:
+          q.add(" AND p.room_id = ?", std::string_view(*f_.room_id));
+          break;
+        case driver::user:
+          q.add(" AND p.user_id = ?", std::string_view(*f_.user_id));
+          break;
+        default:
+          q.add(" AND p.user_id = ? AND p.is_caller", std::string_view(*f_.caller));
+          break;
+      }
+    }
+    q.add(by_index() ? " AND p.start_ts >= ?" : " AND r.start_ts >= ?", lo);
+    q.add(by_index() ? " AND p.start_ts <= ?" : " AND r.start_ts <= ?", hi);
+    if (!by_index() || join) add_record_filters(q, "r.");
+  }
+
+  void add_record_filters(query& q, std::string_view alias) const {
+    auto col = [&](std::string_view name) { return " AND " + std::string(alias) + std::string(name) + " = ?"; };
+    if (f_.result) q.add(col("result"), static_cast<std::int64_t>(*f_.result));
+    if (f_.type) q.add(col("call_type"), static_cast<std::int64_t>(*f_.type));
+    if (f_.media) q.add(col("media"), static_cast<std::int64_t>(*f_.media));
+    if (driver_ != driver::time) {
+      // Not in the records' columns: the room and caller are checked against the other index.
+      if (f_.caller && driver_ != driver::caller) {
+        q.add(" AND EXISTS (SELECT 1 FROM participants c WHERE c.sdkappid = r.sdkappid AND c.user_id = ?",
+              std::string_view(*f_.caller));
+        q.add(" AND c.start_ts = r.start_ts AND c.call_id = r.call_id AND c.is_caller)");
+      }
+      if (f_.room_id && driver_ != driver::room) {
+        q.add(" AND EXISTS (SELECT 1 FROM rooms m WHERE m.sdkappid = r.sdkappid AND m.room_id = ?",
+              std::string_view(*f_.room_id));
+        q.add(" AND m.start_ts = r.start_ts AND m.call_id = r.call_id)");
+      }
+    }
+  }
+
+  bool needs_records() const {
+    return f_.result || f_.type || f_.media || (f_.room_id && driver_ != driver::room) ||
+           (f_.caller && driver_ != driver::caller);
+  }
+
+  void bucket_where(query& q, int level, std::int64_t lo, std::int64_t hi) const {
+    q.add(" FROM record_counts WHERE sdkappid = ?", static_cast<std::int64_t>(f_.sdkappid));
+    q.add(" AND span_s = ?", count_spans[level]);
+    q.add(" AND bucket >= ?", lo).add(" AND bucket <= ?", hi);
+    add_record_filters(q, "");
+  }
+
+  query segment_count(const segment& seg) const {
+    query q;
+    if (seg.level == segment::exact) {
+      q.add("SELECT count(*)");
+      from_where(q, seg.lo, seg.hi, true);
+    } else {
+      q.add("SELECT COALESCE(SUM(n), 0)::int8");
+      bucket_where(q, seg.level, seg.lo, seg.hi);
+    }
+    return q;
+  }
+
+  query fetch(std::int64_t lo, std::int64_t hi, std::uint64_t offset) const {
+    const std::string k = by_index() ? "p" : "r";
+    query q;
+    q.add("SELECT r.doc");
+    from_where(q, lo, hi, true);
+    if (f_.after) {
+      q.add(" AND (" + k + ".start_ts, " + k + ".call_id)" + (f_.descending ? " < (?" : " > (?"), f_.after->start_ts);
+      q.add(", ?)", std::string_view(f_.after->call_id));
+    }
+    const char* dir = f_.descending ? " DESC" : "";
+    q.add(" ORDER BY " + k + ".start_ts" + dir + ", " + k + ".call_id" + dir);
+    q.add(" LIMIT ?", static_cast<std::int64_t>(f_.limit) + 1);
+    q.add(" OFFSET ?", static_cast<std::int64_t>(std::min<std::uint64_t>(offset, INT64_MAX)));
+    return q;
+  }
+
+  result<void> read_page(const rows& rows, record_page& page) const {
+    page.records.reserve(std::min<std::size_t>(f_.limit, static_cast<std::size_t>(rows.size())));
+    for (int i = 0; i < rows.size(); ++i) {
+      if (page.records.size() == f_.limit) {
+        const auto& last = page.records.back();
+        page.next = record_cursor{last.start_ts, last.call_id};
+        break;
+      }
+      auto rec = stored_record::from_doc(rows.bytes(i, 0));
+      if (!rec) return corrupt("a record's document");
+      page.records.push_back(rec->to_record());
+    }
+    return {};
+  }
+
+  record_filter f_;
+  driver driver_ = driver::time;
+  std::int64_t first_ = 0, last_ = 0;
+  std::vector<segment> segments_;
+  std::vector<std::uint64_t> counts_;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Updates
+
+struct update_job {
+  std::uint32_t sdkappid = 0;
+  std::vector<std::string> call_ids;
+  update_fn fn;
+  completion<void> done;
+};
+
+using call_key = std::pair<std::uint32_t, std::string>;
+
+// A call as a group transaction holds it: read under its lock, changed in memory by the group's updates in
+// order, written once at the end.
+struct held_call {
+  std::optional<calls::call_state> state;
+  std::optional<std::int64_t> deadline_ms;
+  bool was_live = false;  // a live_calls row exists
+  bool ended = false;     // a record exists (or this group inserted one)
+  bool dirty = false;
+};
+
+// What a group writes, as columns for unnest().
+struct group_writes {
+  array rec_app{oid::int8}, rec_start{oid::int8}, rec_id{oid::text}, rec_result{oid::int2}, rec_type{oid::int2},
+      rec_media{oid::int2}, rec_doc{oid::bytea};
+  array part_app{oid::int8}, part_user{oid::text}, part_start{oid::int8}, part_id{oid::text},
+      part_caller{oid::boolean};
+  array room_app{oid::int8}, room_id{oid::text}, room_start{oid::int8}, room_call{oid::text};
+  store_core::count_deltas deltas;
+  std::set<std::int64_t> days;
+  std::string doc;
+
+  void add_record(const call_record& r) {
+    const auto app = static_cast<std::int64_t>(r.sdkappid);
+    const std::string callees = store_core::join_callees(r.callees);
+    doc.clear();
+    encode_doc(doc, record_fields{r.call_id, r.sdkappid, r.media, r.room_id, r.start_ts, r.accept_ts, r.end_ts,
+                                  r.caller, callees, r.type, r.result});
+    rec_app.add(app);
+    rec_start.add(r.start_ts);
+    rec_id.add(r.call_id);
+    rec_result.add_i16(static_cast<std::int16_t>(r.result));
+    rec_type.add_i16(static_cast<std::int16_t>(r.type));
+    rec_media.add_i16(static_cast<std::int16_t>(r.media));
+    rec_doc.add(doc);
+    // The caller's row first: a caller who is also a callee keeps is_caller (ON CONFLICT DO NOTHING).
+    auto participant = [&](std::string_view user, bool is_caller) {
+      part_app.add(app);
+      part_user.add(user);
+      part_start.add(r.start_ts);
+      part_id.add(r.call_id);
+      part_caller.add_bool(is_caller);
+    };
+    participant(r.caller, true);
+    for (const auto& c : r.callees) participant(c, false);
+    room_app.add(app);
+    room_id.add(r.room_id);
+    room_start.add(r.start_ts);
+    room_call.add(r.call_id);
+    store_core::add_counts(deltas, r.sdkappid, r.start_ts, r.result, r.type, r.media, 1);
+    days.insert(day_of(r.start_ts));
+  }
+};
+
+// The statements that apply count deltas (in key order: every transaction locks count rows in one order).
+void count_statements(const store_core::count_deltas& deltas, std::vector<statement>& out) {
+  array app{oid::int8}, span{oid::int8}, bucket{oid::int8}, res{oid::int2}, type{oid::int2}, media{oid::int2},
+      n{oid::int8};
+  bool negative = false;
+  for (const auto& [k, delta] : deltas) {
+    if (delta == 0) continue;
+    negative = negative || delta < 0;
+    app.add(static_cast<std::int64_t>(k.sdkappid));
+    span.add(count_spans[k.level]);  // int8 elements, cast in SQL
+    bucket.add(k.bucket);
+    res.add_i16(static_cast<std::int16_t>(k.result));
+    type.add_i16(static_cast<std::int16_t>(k.type));
+    media.add_i16(static_cast<std::int16_t>(k.media));
+    n.add(delta);
+  }
+  if (app.size() == 0) return;
+  out.emplace_back(
+         "INSERT INTO record_counts (sdkappid, span_s, bucket, result, call_type, media, n) "
+         "SELECT a, s::int4, b, r, t, m, n FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int2[], $5::int2[], "
+         "$6::int2[], $7::int8[]) AS k(a, s, b, r, t, m, n) "
+         "ON CONFLICT (sdkappid, span_s, bucket, result, call_type, media) DO UPDATE SET n = record_counts.n + excluded.n")
+      .arr(app)
+      .arr(span)
+      .arr(bucket)
+      .arr(res)
+      .arr(type)
+      .arr(media)
+      .arr(n);
+  if (negative) {
+    out.emplace_back(
+           "DELETE FROM record_counts c USING unnest($1::int8[], $2::int8[], $3::int8[], $4::int2[], $5::int2[], "
+           "$6::int2[]) AS k(a, s, b, r, t, m) WHERE c.sdkappid = k.a AND c.span_s = k.s AND c.bucket = k.b "
+           "AND c.result = k.r AND c.call_type = k.t AND c.media = k.m AND c.n = 0")
+        .arr(app)
+        .arr(span)
+        .arr(bucket)
+        .arr(res)
+        .arr(type)
+        .arr(media);
+  }
+}
+
+struct group_txn {
+  std::map<call_key, held_call>& calls;
+  group_writes& w;
+  std::uint32_t sdkappid;
+
+  held_call& at(std::string_view id) { return calls[call_key{sdkappid, std::string(id)}]; }
+  result<call_slot> load(std::string_view call_id) {
+    const auto& h = at(call_id);
+    call_slot slot;
+    slot.call_id = call_id;
+    slot.state = h.state;
+    slot.deadline_ms = h.deadline_ms;
+    slot.ended = !h.state && h.ended;
+    return slot;
+  }
+  result<void> put_live(std::string_view call_id, calls::call_state&& state, std::optional<std::int64_t> due) {
+    auto& h = at(call_id);
+    h.state = std::move(state);
+    h.deadline_ms = due;
+    h.dirty = true;
+    return {};
+  }
+  result<void> drop_live(std::string_view call_id) {
+    auto& h = at(call_id);
+    h.state.reset();
+    h.deadline_ms.reset();
+    h.dirty = true;
+    return {};
+  }
+  result<bool> insert_record(const call_record& r) {
+    auto& h = at(r.call_id);
+    if (h.ended) return false;
+    h.ended = true;
+    w.add_record(r);
+    return true;
+  }
+};
+
+// How one attempt at a group transaction ended.
+struct attempt {
+  enum class how { committed, retry, failed } end = how::failed;
+  std::vector<result<void>> outcomes;  // committed: one per update
+  std::uint64_t records = 0;
+  std::set<std::int64_t> missing_days;  // retry: partitions to create first
+  std::optional<error> failure;
+};
+
+bool retryable(const std::string& sqlstate) {
+  return sqlstate == failure_kind::deadlock || sqlstate == failure_kind::serialization;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+class pg_store final : public store {
+ public:
+  explicit pg_store(const pg_store_options& o)
+      : options_(o),
+        work_(asio::make_work_guard(ctx_)),
+        pool_(ctx_.get_executor(), o.conninfo, std::max<std::size_t>(2, o.connections)) {}
+
+  ~pg_store() override { close(); }
+
+  result<void> start() {
+    thread_ = std::thread([this] { ctx_.run(); });
+    std::promise<result<void>> ready;
+    auto f = ready.get_future();
+    asio::co_spawn(ctx_, prepare(), [&ready](std::exception_ptr e, result<void> r) {
+      ready.set_value(e ? result<void>(make_error(errc::internal, "internal error: the store failed to start"))
+                        : std::move(r));
+    });
+    auto r = f.get();
+    if (!r) return r;
+    for (int i = 0; i < std::max(1, options_.writers); ++i) {
+      asio::post(ctx_, [this] {
+        wakes_.push_back(std::make_unique<asio::steady_timer>(ctx_));
+        ++writers_alive_;
+        asio::co_spawn(ctx_, writer(wakes_.back().get()), asio::detached);
+      });
+    }
+    return {};
+  }
+
+  awaitable<result<std::optional<stored_record>>> get_record(std::uint32_t sdkappid, std::string_view call_id,
+                                                             std::int64_t oldest_ts, deadline due) override {
+    auto work = get_record_work(sdkappid, std::string(call_id), oldest_ts, due);
+    auto op = on_thread<std::optional<stored_record>>(std::move(work), due,
+                                                      "the store did not answer within the deadline; retry");
+    co_return co_await std::move(op);
+  }
+
+  awaitable<result<record_page>> find_records(const record_filter& filter, deadline due) override {
+    auto work = find_work(filter, due);
+    auto op = on_thread<record_page>(std::move(work), due, "the store did not answer within the deadline; retry");
+    co_return co_await std::move(op);
+  }
+
+  awaitable<result<void>> update_calls(std::uint32_t sdkappid, std::vector<std::string> call_ids, update_fn fn,
+                                       deadline due) override {
+    co_return co_await await_store_thread<void>(
+        [&](completion<void> done) {
+          if (closed_.load()) {
+            done(closed_error());
+            return;
+          }
+          asio::post(ctx_, [this, job = update_job{sdkappid, std::move(call_ids), std::move(fn), std::move(done)}]() mutable {
+            if (closing_) {
+              job.done(closed_error());
+              return;
+            }
+            queue_.push_back(std::move(job));
+            for (auto& w : wakes_) w->cancel();
+          });
+        },
+        due, "the store did not commit the update within the deadline; retry (it may still be applied)");
+  }
+
+  awaitable<result<std::vector<due_call>>> claim_due_calls(std::int64_t now_ms, std::size_t limit,
+                                                          std::chrono::milliseconds lease) override {
+    auto work = claim_work(now_ms, limit, lease);
+    auto op = on_thread<std::vector<due_call>>(std::move(work), clock::now() + std::chrono::seconds(3),
+                                                        "the store did not answer within the deadline");
+    co_return co_await std::move(op);
+  }
+
+  awaitable<result<retention_report>> apply_retention(const retention_policy& policy, deadline due) override {
+    auto work = retention_work(policy, due);
+    auto op = on_thread<retention_report>(std::move(work), due,
+                                                   "retention did not finish its step within the deadline");
+    co_return co_await std::move(op);
+  }
+
+  awaitable<result<store_stats>> stats() override {
+    auto work = stats_work();
+    auto op = on_thread<store_stats>(std::move(work), clock::now() + std::chrono::seconds(3),
+                                              "the store did not answer within the deadline");
+    co_return co_await std::move(op);
+  }
+
+  awaitable<result<void>> ping(deadline due) override {
+    auto work = ping_work(due);
+    auto op = on_thread<void>(std::move(work), due, "the store did not answer within the deadline");
+    co_return co_await std::move(op);
+  }
+
+  void close() override {
+    std::lock_guard lock(close_mu_);
+    if (!thread_.joinable()) return;
+    closed_.store(true);
+    asio::post(ctx_, [this] {
+      closing_ = true;
+      for (auto& w : wakes_) w->cancel();
+      if (writers_alive_ == 0) finish();
+    });
+    thread_.join();
+  }
+
+ private:
+  // Runs `work` on the store's thread and gives its result back on the caller's executor; past `due` the
+  // caller gets errc::timeout and the work's late result is dropped.
+  template <class T>
+  awaitable<result<T>> on_thread(awaitable<result<T>> work, deadline due, const char* timeout_message) {
+    co_return co_await await_store_thread<T>(
+        [&](completion<T> done) {
+          if (closed_.load()) {
+            done(closed_error());
+            return;
+          }
+          asio::co_spawn(ctx_, std::move(work), [done = std::move(done)](std::exception_ptr e, result<T> r) {
+            if (e) {
+              done(make_error(errc::internal, "internal error: the store failed"));
+              return;
+            }
+            done(std::move(r));
+          });
+        },
+        due, timeout_message);
+  }
+
+  // Runs one batch on a pooled connection.
+  awaitable<result<std::vector<rows>>> exec(std::vector<statement> batch, deadline due) {
+    co_return co_await pg::run(pool_, batch, due);
+  }
+
+  // Migrations and the partitions that exist, before the store serves anything. Waits up to connect_wait for
+  // the database to accept connections (a cluster's nodes may start before it).
+  awaitable<result<void>> prepare() {
+    const auto give_up = clock::now() + options_.connect_wait;
+    result<std::shared_ptr<connection>> c = make_error(errc::unavailable, "not connected");
+    for (;;) {
+      c = co_await pool_.acquire(clock::now() + std::chrono::seconds(3));
+      if (c || clock::now() >= give_up) break;
+      asio::steady_timer pause(ctx_, std::chrono::milliseconds(300));
+      co_await pause.async_wait(asio::use_awaitable);
+    }
+    if (!c) co_return std::move(c).error();
+    auto conn = std::move(*c);
+    const auto due = clock::now() + std::chrono::minutes(10);  // an upgrade of a large database takes time
+    auto migrated = co_await migrate(*conn, schema_version, due);
+    if (!migrated) co_return std::move(migrated).error();
+    auto days = co_await partition_days(*conn, due);
+    if (!days) co_return std::move(days).error();
+    days_ = std::move(*days);
+    pool_.release(std::move(conn));
+    co_return result<void>{};
+  }
+
+  void finish() {
+    pool_.close();
+    wakes_.clear();
+    work_.reset();
+  }
+
+  awaitable<result<std::optional<stored_record>>> get_record_work(std::uint32_t sdkappid, std::string call_id,
+                                                                  std::int64_t oldest_ts, deadline due) {
+    std::vector<statement> b;
+    b.emplace_back("SELECT doc FROM records WHERE sdkappid = $1 AND call_id = $2 AND start_ts >= $3")
+        .i64(sdkappid)
+        .text(call_id)
+        .i64(oldest_ts);
+    auto r = co_await exec(std::move(b), due);
+    if (!r) co_return std::move(r).error();
+    const auto& rows = (*r)[0];
+    if (rows.size() == 0) co_return std::optional<stored_record>{};
+    auto rec = stored_record::from_doc(rows.bytes(0, 0));
+    if (!rec) co_return corrupt("a record's document");
+    co_return std::optional<stored_record>(std::move(*rec));
+  }
+
+  awaitable<result<record_page>> find_work(record_filter filter, deadline due) {
+    auto c = co_await pool_.acquire(due);
+    if (!c) co_return std::move(c).error();
+    auto conn = std::move(*c);
+    search s(filter);
+    auto page = co_await s.run(*conn, due);
+    pool_.release(std::move(conn));
+    co_return page;
+  }
+
+  awaitable<result<std::vector<due_call>>> claim_work(std::int64_t now_ms, std::size_t limit,
+                                                      std::chrono::milliseconds lease) {
+    const auto due = clock::now() + std::chrono::seconds(3);
+    // The apps with live calls (a loose index scan of the primary key), then each app's due calls through
+    // live_calls_due: every index leads with sdkappid.
+    const std::string apps =
+        "WITH RECURSIVE apps(s) AS (SELECT min(sdkappid) FROM live_calls UNION ALL "
+        "SELECT (SELECT min(sdkappid) FROM live_calls WHERE sdkappid > apps.s) FROM apps WHERE apps.s IS NOT NULL) ";
+    const std::string per_app =
+        "SELECT l.sdkappid, l.call_id, l.deadline_ms FROM apps, LATERAL (SELECT sdkappid, call_id, deadline_ms "
+        "FROM live_calls WHERE sdkappid = apps.s AND deadline_ms IS NOT NULL AND deadline_ms <= $1 "
+        "AND (lease_ms IS NULL OR lease_ms <= $1) ORDER BY deadline_ms LIMIT $2";
+    std::vector<statement> b;
+    if (lease.count() > 0) {
+      b.emplace_back(apps + ", due AS (" + per_app +
+                     " FOR UPDATE SKIP LOCKED) l WHERE apps.s IS NOT NULL ORDER BY l.deadline_ms LIMIT $2) "
+                     "UPDATE live_calls c SET lease_ms = $3 FROM due WHERE c.sdkappid = due.sdkappid "
+                     "AND c.call_id = due.call_id RETURNING c.sdkappid, c.call_id, c.deadline_ms")
+          .i64(now_ms)
+          .i64(static_cast<std::int64_t>(std::min<std::size_t>(limit, INT32_MAX)))
+          .i64(now_ms + lease.count());
+    } else {
+      b.emplace_back(apps + per_app + ") l WHERE apps.s IS NOT NULL ORDER BY l.deadline_ms LIMIT $2")
+          .i64(now_ms)
+          .i64(static_cast<std::int64_t>(std::min<std::size_t>(limit, INT32_MAX)));
+    }
+    auto r = co_await exec(std::move(b), due);
+    if (!r) co_return std::move(r).error();
+    std::vector<due_call> out;
+    const auto& rows = (*r)[0];
+    for (int i = 0; i < rows.size(); ++i) {
+      out.push_back(
+          due_call{static_cast<std::uint32_t>(rows.i64(i, 0)), std::string(rows.bytes(i, 1)), rows.i64(i, 2)});
+    }
+    std::sort(out.begin(), out.end(), [](const due_call& a, const due_call& b) {
+      return std::tie(a.deadline_ms, a.sdkappid, a.call_id) < std::tie(b.deadline_ms, b.sdkappid, b.call_id);
+    });
+    co_return out;
+  }
+
+  awaitable<result<store_stats>> stats_work() {
+    std::vector<statement> b;
+    b.emplace_back(
+        "SELECT (SELECT COALESCE(SUM(n), 0)::int8 FROM record_counts WHERE span_s = 86400), "
+        "(SELECT count(*) FROM live_calls)");
+    auto r = co_await exec(std::move(b), clock::now() + std::chrono::seconds(3));
+    if (!r) co_return std::move(r).error();
+    store_stats s;
+    s.records = static_cast<std::uint64_t>((*r)[0].i64(0, 0));
+    s.live_calls = static_cast<std::uint64_t>((*r)[0].i64(0, 1));
+    s.commits = commits_.load(std::memory_order_relaxed);
+    s.committed_updates = committed_updates_.load(std::memory_order_relaxed);
+    co_return s;
+  }
+
+  awaitable<result<void>> ping_work(deadline due) {
+    std::vector<statement> b;
+    b.emplace_back("SELECT 1");
+    auto r = co_await exec(std::move(b), due);
+    if (!r) co_return std::move(r).error();
+    co_return result<void>{};
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Group commit
+
+  awaitable<void> writer(asio::steady_timer* wake) {
+    for (;;) {
+      while (queue_.empty() && !closing_) {
+        wake->expires_at(clock::time_point::max());
+        boost::system::error_code ec;
+        co_await wake->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (queue_.empty()) break;  // closing, and every queued update is done
+      std::vector<update_job> group = take_group();
+      if (group.empty()) {  // every queued update waits for a call another writer has in flight
+        wake->expires_at(clock::time_point::max());
+        boost::system::error_code ec;
+        co_await wake->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;
+      }
+      co_await run_group(group);
+      for (const auto& job : group) {
+        for (const auto& id : job.call_ids) in_flight_.erase(call_key{job.sdkappid, id});
+      }
+      for (auto& w : wakes_) w->cancel();  // updates that waited for these calls may go now
+    }
+    if (--writers_alive_ == 0 && closing_) finish();
+  }
+
+  // The next group: queued updates in order, skipping any that touches a call in another writer's group in
+  // flight or in an update skipped before it, so that the updates of one call commit in the order they came.
+  std::vector<update_job> take_group() {
+    std::vector<update_job> group;
+    std::set<call_key> skipped;
+    auto touches = [](const update_job& job, const std::set<call_key>& keys) {
+      for (const auto& id : job.call_ids) {
+        if (keys.contains(call_key{job.sdkappid, id})) return true;
+      }
+      return false;
+    };
+    for (auto it = queue_.begin(); it != queue_.end() && group.size() < options_.max_group;) {
+      if (touches(*it, in_flight_) || touches(*it, skipped)) {
+        for (const auto& id : it->call_ids) skipped.insert(call_key{it->sdkappid, id});
+        ++it;
+        continue;
+      }
+      group.push_back(std::move(*it));
+      it = queue_.erase(it);
+    }
+    for (const auto& job : group) {
+      for (const auto& id : job.call_ids) in_flight_.insert(call_key{job.sdkappid, id});
+    }
+    return group;
+  }
+
+  awaitable<void> run_group(std::vector<update_job>& group) {
+    attempt a;
+    for (int tries = 0;; ++tries) {
+      const auto due = clock::now() + work_deadline;
+      auto c = co_await pool_.acquire(due);
+      if (!c) {
+        a.end = attempt::how::failed;
+        a.failure = std::move(c).error();
+        break;
+      }
+      auto conn = std::move(*c);
+      a = co_await try_group(*conn, group, due);
+      if (a.end == attempt::how::retry && tries < 8) {
+        if (!a.missing_days.empty()) {
+          auto made = co_await create_partitions(*conn, a.missing_days, due);
+          if (!made) {
+            pool_.release(std::move(conn));
+            a.end = attempt::how::failed;
+            a.failure = std::move(made).error();
+            break;
+          }
+          days_.insert(a.missing_days.begin(), a.missing_days.end());
+        }
+        pool_.release(std::move(conn));
+        continue;
+      }
+      pool_.release(std::move(conn));
+      break;
+    }
+    if (a.end == attempt::how::committed) {
+      commits_.fetch_add(1, std::memory_order_relaxed);
+      committed_updates_.fetch_add(group.size(), std::memory_order_relaxed);
+    } else if (!a.failure) {
+      a.failure = make_error(errc::unavailable, "the database kept refusing the update; retry");
+    }
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      result<void> outcome = a.end != attempt::how::committed ? result<void>(*a.failure)
+                             : i < a.outcomes.size()          ? std::move(a.outcomes[i])
+                                                              : result<void>();
+      try {
+        group[i].done(std::move(outcome));
+      } catch (...) {
+        // `done` must not throw; the store's thread has to outlive a caller's bug.
+      }
+    }
+  }
+
+  // One transaction over the whole group, in two round trips: (1) begin, lock the calls, read their live state
+  // and whether they have a record; the updates run in memory; (2) write everything and commit.
+  awaitable<attempt> try_group(connection& c, std::vector<update_job>& group, deadline due) {
+    attempt out;
+    std::map<call_key, held_call> calls;
+    std::map<std::uint32_t, array> ids_by_app;
+    for (auto& job : group) {
+      store_core::unique_ids(job.call_ids);
+      for (const auto& id : job.call_ids) {
+        if (calls.try_emplace(call_key{job.sdkappid, id}).second) {
+          ids_by_app.try_emplace(job.sdkappid, oid::text).first->second.add(id);
+        }
+      }
+    }
+    std::vector<std::int64_t> keys;
+    array live_apps{oid::int8}, live_ids{oid::text};
+    for (const auto& [k, h] : calls) {
+      keys.push_back(lock_key(std::to_string(k.first) + ':' + k.second));
+      live_apps.add(static_cast<std::int64_t>(k.first));
+      live_ids.add(k.second);
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    array lock_keys{oid::int8};
+    for (auto k : keys) lock_keys.add(k);
+
+    std::vector<statement> first;
+    first.emplace_back("BEGIN");
+    // Sorted keys, taken in array order: every transaction locks its calls in one global order.
+    first.emplace_back("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS t(k)")
+        .arr(lock_keys);
+    first.emplace_back(
+             "SELECT l.sdkappid, l.call_id, l.state, l.deadline_ms FROM live_calls l "
+             "JOIN unnest($1::int8[], $2::text[]) AS k(a, id) ON l.sdkappid = k.a AND l.call_id = k.id")
+        .arr(live_apps)
+        .arr(live_ids);
+    for (const auto& [app, ids] : ids_by_app) {
+      first.emplace_back("SELECT call_id FROM records WHERE sdkappid = $1 AND call_id = ANY($2::text[])")
+          .i64(app)
+          .arr(ids);
+    }
+    auto r = co_await c.run(first, due);
+    if (!r) {
+      out.end = retryable(c.last_sqlstate()) ? attempt::how::retry : attempt::how::failed;
+      out.failure = std::move(r).error();
+      co_return out;
+    }
+    {
+      const auto& live = (*r)[2];
+      for (int i = 0; i < live.size(); ++i) {
+        auto& h = calls[call_key{static_cast<std::uint32_t>(live.i64(i, 0)), std::string(live.bytes(i, 1))}];
+        auto st = calls::decode(live.bytes(i, 2));
+        if (!st) {
+          out.failure = corrupt("a live call's state");
+          co_await end_transaction(c, due);
+          co_return out;
+        }
+        h.state = std::move(*st);
+        if (!live.is_null(i, 3)) h.deadline_ms = live.i64(i, 3);
+        h.was_live = true;
+      }
+      std::size_t at = 3;
+      for (const auto& entry : ids_by_app) {
+        const auto& ended = (*r)[at++];
+        for (int i = 0; i < ended.size(); ++i) {
+          calls[call_key{entry.first, std::string(ended.bytes(i, 0))}].ended = true;
+        }
+      }
+    }
+
+    group_writes w;
+    for (auto& job : group) {
+      group_txn txn{calls, w, job.sdkappid};
+      auto o = store_core::run_update(txn, job.sdkappid, job.call_ids, job.fn, out.records);
+      if (o.storage) {  // cannot happen in memory; kept for the contract
+        out.failure = std::move(o.storage);
+        co_await end_transaction(c, due);
+        co_return out;
+      }
+      out.outcomes.push_back(std::move(o.own));
+    }
+    for (const auto day : w.days) {
+      if (!days_.contains(day)) out.missing_days.insert(day);
+    }
+    if (!out.missing_days.empty()) {
+      co_await end_transaction(c, due);
+      out.end = attempt::how::retry;
+      co_return out;
+    }
+
+    std::vector<statement> second;
+    if (w.rec_app.size() > 0) {
+      second.emplace_back(
+                "INSERT INTO records (sdkappid, start_ts, call_id, result, call_type, media, doc) "
+                "SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::int2[], $5::int2[], $6::int2[], "
+                "$7::bytea[]) ON CONFLICT DO NOTHING")
+          .arr(w.rec_app)
+          .arr(w.rec_start)
+          .arr(w.rec_id)
+          .arr(w.rec_result)
+          .arr(w.rec_type)
+          .arr(w.rec_media)
+          .arr(w.rec_doc);
+      second.emplace_back(
+                "INSERT INTO participants (sdkappid, user_id, start_ts, call_id, is_caller) "
+                "SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bool[]) "
+                "ON CONFLICT DO NOTHING")
+          .arr(w.part_app)
+          .arr(w.part_user)
+          .arr(w.part_start)
+          .arr(w.part_id)
+          .arr(w.part_caller);
+      second.emplace_back(
+                "INSERT INTO rooms (sdkappid, room_id, start_ts, call_id) "
+                "SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[]) ON CONFLICT DO NOTHING")
+          .arr(w.room_app)
+          .arr(w.room_id)
+          .arr(w.room_start)
+          .arr(w.room_call);
+      count_statements(w.deltas, second);
+    }
+    array up_app{oid::int8}, up_id{oid::text}, up_state{oid::bytea}, up_due{oid::int8};
+    array del_app{oid::int8}, del_id{oid::text};
+    for (const auto& [k, h] : calls) {
+      if (!h.dirty) continue;
+      if (h.state) {
+        up_app.add(static_cast<std::int64_t>(k.first));
+        up_id.add(k.second);
+        up_state.add(calls::encode(*h.state));
+        if (h.deadline_ms) {
+          up_due.add(*h.deadline_ms);
+        } else {
+          up_due.add_null();
+        }
+      } else if (h.was_live) {
+        del_app.add(static_cast<std::int64_t>(k.first));
+        del_id.add(k.second);
+      }
+    }
+    if (up_app.size() > 0) {
+      second.emplace_back(
+                "INSERT INTO live_calls (sdkappid, call_id, state, deadline_ms, lease_ms) "
+                "SELECT a, id, s, d, NULL FROM unnest($1::int8[], $2::text[], $3::bytea[], $4::int8[]) AS k(a, id, s, d) "
+                "ON CONFLICT (sdkappid, call_id) DO UPDATE SET state = excluded.state, "
+                "deadline_ms = excluded.deadline_ms, lease_ms = NULL")
+          .arr(up_app)
+          .arr(up_id)
+          .arr(up_state)
+          .arr(up_due);
+    }
+    if (del_app.size() > 0) {
+      second.emplace_back(
+                "DELETE FROM live_calls l USING unnest($1::int8[], $2::text[]) AS k(a, id) "
+                "WHERE l.sdkappid = k.a AND l.call_id = k.id")
+          .arr(del_app)
+          .arr(del_id);
+    }
+    second.emplace_back("COMMIT");
+    auto done = co_await c.run(second, due);
+    if (!done) {
+      const auto& state = c.last_sqlstate();
+      if (state == failure_kind::no_partition) {
+        // Another node dropped a day this one still knew: learn the partitions again and retry.
+        auto days = co_await partition_days(c, due);
+        if (days) days_ = std::move(*days);
+        out.end = attempt::how::retry;
+      } else {
+        out.end = retryable(state) ? attempt::how::retry : attempt::how::failed;
+      }
+      out.failure = std::move(done).error();
+      co_return out;
+    }
+    out.end = attempt::how::committed;
+    co_return out;
+  }
+
+  // Ends a transaction that will not commit (the connection stays usable).
+  static awaitable<void> end_transaction(connection& c, deadline due) {
+    const std::vector<statement> rollback{statement("ROLLBACK", false)};
+    (void)co_await c.run(rollback, due);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Retention: a day whose records all lie outside every window they belong to goes as whole partitions;
+  // otherwise an app's records leave a slice at a time.
+
+  awaitable<result<retention_report>> retention_work(retention_policy policy, deadline due) {
+    retention_report report;
+    if (policy.apps.empty()) co_return report;
+    std::map<std::uint32_t, std::int64_t> oldest;
+    for (const auto& a : policy.apps) oldest[a.sdkappid] = a.oldest_ts;
+    auto c = co_await pool_.acquire(due);
+    if (!c) co_return std::move(c).error();
+    auto conn = std::move(*c);
+    auto out = co_await retention_step(*conn, oldest, due, report);
+    pool_.release(std::move(conn));
+    if (!out) co_return out.error();
+    co_return report;
+  }
+
+  awaitable<result<void>> retention_step(connection& c, const std::map<std::uint32_t, std::int64_t>& oldest,
+                                         deadline due, retention_report& report) {
+    auto days = co_await partition_days(c, due);
+    if (!days) co_return std::move(days).error();
+    days_ = *days;
+    std::int64_t latest = INT64_MIN;
+    for (const auto& [app, ts] : oldest) latest = std::max(latest, ts);
+    for (const auto day : *days) {
+      if ((day + 1) * 86400 > latest) break;  // no app's window has left this day entirely
+      const std::string name = day_name(day);
+      std::vector<statement> look;
+      look.emplace_back("WITH RECURSIVE a(s) AS (SELECT min(sdkappid) FROM records_p" + name +
+                            " UNION ALL SELECT (SELECT min(sdkappid) FROM records_p" + name +
+                            " WHERE sdkappid > a.s) FROM a WHERE a.s IS NOT NULL) SELECT s FROM a WHERE s IS NOT NULL",
+                        false);
+      auto r = co_await c.run(look, due);
+      if (!r) co_return std::move(r).error();
+      std::vector<std::int64_t> apps;
+      bool droppable = true;
+      for (int i = 0; i < (*r)[0].size(); ++i) {
+        const auto app = (*r)[0].i64(i, 0);
+        apps.push_back(app);
+        auto it = oldest.find(static_cast<std::uint32_t>(app));
+        if (it == oldest.end() || it->second < (day + 1) * 86400) droppable = false;
+      }
+      if (!droppable) continue;
+      auto dropped = co_await drop_day(c, day, apps, due);
+      if (!dropped) co_return std::move(dropped).error();
+      report.records_removed += *dropped;
+      days_.erase(day);
+      report.complete = false;  // one day a step: the caller comes back for the next
+      co_return result<void>{};
+    }
+    // Apps whose window ends inside a day that stays: their older records go a slice at a time.
+    for (const auto& [app, ts] : oldest) {
+      auto n = co_await remove_slice(c, app, ts, due);
+      if (!n) co_return std::move(n).error();
+      report.records_removed += *n;
+      if (*n == retention_slice) report.complete = false;
+    }
+    co_return result<void>{};
+  }
+
+  // Drops one day's partitions with the counts of its records. A short lock timeout: the drop waits for the
+  // reads that use the parent table, and while it waits, new ones would queue behind it.
+  awaitable<result<std::uint64_t>> drop_day(connection& c, std::int64_t day, const std::vector<std::int64_t>& apps,
+                                            deadline due) {
+    const std::string name = day_name(day);
+    array app_list{oid::int8};
+    for (auto a : apps) app_list.add(a);
+    std::vector<statement> b;
+    b.emplace_back("BEGIN");
+    b.emplace_back("SET LOCAL lock_timeout = '500ms'");
+    b.emplace_back(
+         "SELECT COALESCE(SUM(n), 0)::int8 FROM record_counts WHERE sdkappid = ANY($1::int8[]) AND span_s = 86400 "
+         "AND bucket = $2")
+        .arr(app_list)
+        .i64(day);
+    for (int level = 0; level < span_count; ++level) {
+      const auto span = count_spans[level];
+      b.emplace_back(
+           "DELETE FROM record_counts WHERE sdkappid = ANY($1::int8[]) AND span_s = $2 AND bucket >= $3 AND bucket <= $4")
+          .arr(app_list)
+          .i32(static_cast<std::int32_t>(span))
+          .i64(day * 86400 / span)
+          .i64((day + 1) * 86400 / span - 1);
+    }
+    for (const char* table : {"records", "participants", "rooms"}) {
+      b.emplace_back(std::string("DROP TABLE IF EXISTS ") + table + "_p" + name, false);
+    }
+    b.emplace_back("COMMIT");
+    auto r = co_await c.run(b, due);
+    if (!r) {
+      if (c.last_sqlstate() == failure_kind::lock_timeout) co_return std::uint64_t{0};  // next time
+      co_return std::move(r).error();
+    }
+    co_return static_cast<std::uint64_t>((*r)[2].i64(0, 0));
+  }
+
+  awaitable<result<std::uint64_t>> remove_slice(connection& c, std::uint32_t app, std::int64_t before, deadline due) {
+    std::vector<statement> look;
+    look.emplace_back("SELECT doc FROM records WHERE sdkappid = $1 AND start_ts < $2 ORDER BY start_ts LIMIT $3")
+        .i64(app)
+        .i64(before)
+        .i64(static_cast<std::int64_t>(retention_slice));
+    auto r = co_await c.run(look, due);
+    if (!r) co_return std::move(r).error();
+    const auto& rows = (*r)[0];
+    if (rows.size() == 0) co_return std::uint64_t{0};
+    array rec_start{oid::int8}, rec_id{oid::text};
+    array part_user{oid::text}, part_start{oid::int8}, part_id{oid::text};
+    array room_id{oid::text}, room_start{oid::int8}, room_call{oid::text};
+    store_core::count_deltas deltas;
+    for (int i = 0; i < rows.size(); ++i) {
+      record_fields f;
+      if (!decode_doc(rows.bytes(i, 0), f)) co_return corrupt("a record's document");
+      rec_start.add(f.start_ts);
+      rec_id.add(f.call_id);
+      auto participant = [&](std::string_view user) {
+        part_user.add(user);
+        part_start.add(f.start_ts);
+        part_id.add(f.call_id);
+      };
+      participant(f.caller);
+      for_each_callee(f.callees, participant);
+      room_id.add(f.room_id);
+      room_start.add(f.start_ts);
+      room_call.add(f.call_id);
+      store_core::add_counts(deltas, app, f.start_ts, f.result, f.type, f.media, -1);
+    }
+    std::vector<statement> b;
+    b.emplace_back("BEGIN");
+    b.emplace_back(
+         "DELETE FROM records r USING unnest($2::int8[], $3::text[]) AS k(s, id) "
+         "WHERE r.sdkappid = $1 AND r.start_ts = k.s AND r.call_id = k.id")
+        .i64(app)
+        .arr(rec_start)
+        .arr(rec_id);
+    b.emplace_back(
+         "DELETE FROM participants p USING unnest($2::text[], $3::int8[], $4::text[]) AS k(u, s, id) "
+         "WHERE p.sdkappid = $1 AND p.user_id = k.u AND p.start_ts = k.s AND p.call_id = k.id")
+        .i64(app)
+        .arr(part_user)
+        .arr(part_start)
+        .arr(part_id);
+    b.emplace_back(
+         "DELETE FROM rooms m USING unnest($2::text[], $3::int8[], $4::text[]) AS k(room, s, id) "
+         "WHERE m.sdkappid = $1 AND m.room_id = k.room AND m.start_ts = k.s AND m.call_id = k.id")
+        .i64(app)
+        .arr(room_id)
+        .arr(room_start)
+        .arr(room_call);
+    count_statements(deltas, b);
+    b.emplace_back("COMMIT");
+    auto done = co_await c.run(b, due);
+    if (!done) co_return std::move(done).error();
+    co_return static_cast<std::uint64_t>((*done)[1].affected());
+  }
+
+  pg_store_options options_;
+  asio::io_context ctx_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+  std::mutex close_mu_;
+  std::atomic<bool> closed_{false};  // any thread: no new work is accepted
+
+  // The store's thread only:
+  pool pool_;
+  std::deque<update_job> queue_;
+  std::vector<std::unique_ptr<asio::steady_timer>> wakes_;  // one per writer, cancelled to wake it
+  int writers_alive_ = 0;
+  bool closing_ = false;
+  std::set<std::int64_t> days_;  // days with partitions, as this node last saw them
+  std::set<call_key> in_flight_;  // the calls of the groups being committed
+
+  std::atomic<std::uint64_t> commits_{0}, committed_updates_{0};
+};
+
+}  // namespace
+
+result<std::unique_ptr<store>> open_pg_store(const pg_store_options& options) {
+  auto s = std::make_unique<pg_store>(options);
+  if (auto r = s->start(); !r) {
+    s->close();
+    return r.error();
+  }
+  return std::unique_ptr<store>(std::move(s));
+}
+
+}  // namespace callrec::pg

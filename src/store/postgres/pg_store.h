@@ -1,0 +1,31 @@
+// The PostgreSQL store: the application core's store ports over one PostgreSQL database, shared by any number
+// of stateless nodes (SPEC 8). libpq's non-blocking API is driven by Asio on a thread of the store's own, so no
+// I/O thread ever waits on the database; each node keeps a pool of connections, prepares its statements once
+// per connection and sends each transaction as pipelines (two round trips for a group of updates).
+//
+// Many nodes: an update takes a transaction-scoped advisory lock per call (in one global order, so two nodes
+// never deadlock), reads the calls' live state and whether they have a record, runs the update function and
+// writes what it produced, all in one transaction. Timers are claimed with FOR UPDATE SKIP LOCKED and a lease
+// column, so each fires on one node, and a dead node's claims run out and are taken by the others.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+namespace callrec::pg {
+
+struct pg_store_options {
+  std::string conninfo;         // a libpq URL (postgresql://...) or key=value string
+  std::size_t connections = 8;  // the pool's size, per node
+  int writers = 2;              // group-commit transactions in flight at once
+  std::size_t max_group = 64;   // at most this many update_calls per transaction
+  // How long open_pg_store waits for the database to accept connections before it gives up.
+  std::chrono::seconds connect_wait{10};
+};
+
+result<std::unique_ptr<store>> open_pg_store(const pg_store_options& options);
+
+}  // namespace callrec::pg

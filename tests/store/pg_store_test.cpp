@@ -1,0 +1,161 @@
+// The PostgreSQL store: the contract suite over a real PostgreSQL, plus what only this backend has (its
+// migrations, concurrent starts). The server comes from scripts/services (tests/support/pg_test_db.h).
+#include <boost/asio/this_coro.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "calls/call_state.h"
+#include "store/postgres/pg_conn.h"
+#include "store/postgres/pg_schema.h"
+#include "store/store_contract.h"
+#include "support/pg_test_db.h"
+
+namespace callrec::testing_store {
+namespace {
+
+std::string url_of_dir(const std::filesystem::path& dir) {
+  return testing::pg_schema_url(testing::pg_schema_name(dir.string()));
+}
+
+std::unique_ptr<store> open_pg(const std::filesystem::path& dir) {
+  store_settings o;
+  o.url = url_of_dir(dir);
+  auto s = open_store(o);
+  EXPECT_TRUE(s) << s.error().message << " (" << s.error().detail << ")";
+  return s ? std::move(*s) : nullptr;
+}
+
+INSTANTIATE_TEST_SUITE_P(postgres, store_contract,
+                         ::testing::Values(store_backend{"postgres", open_pg, testing::pg_unavailable}), backend_name);
+
+class pg_store_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const auto why = testing::pg_unavailable(); !why.empty()) GTEST_SKIP() << why;
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    schema_ = testing::pg_schema_name(std::string("pg_store_test.") + info->name() + std::to_string(::getpid()));
+    ASSERT_EQ(testing::pg_exec(testing::pg_base_url(), "DROP SCHEMA IF EXISTS " + schema_ + " CASCADE"), "");
+    url_ = testing::pg_schema_url(schema_);
+  }
+
+  std::unique_ptr<store> open() {
+    store_settings o;
+    o.url = url_;
+    auto s = open_store(o);
+    EXPECT_TRUE(s) << s.error().message << " (" << s.error().detail << ")";
+    return s ? std::move(*s) : nullptr;
+  }
+
+  // A one-row, one-column answer of `sql` in the test's schema, as text.
+  std::string scalar(const std::string& sql) {
+    std::unique_ptr<PGconn, decltype(&PQfinish)> c(PQconnectdb(url_.c_str()), &PQfinish);
+    std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(c.get(), sql.c_str()), &PQclear);
+    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
+      return std::string("error: ") + PQresultErrorMessage(r.get());
+    }
+    return PQgetvalue(r.get(), 0, 0);
+  }
+
+  // Applies the migrations up to `version` only, as an older build would have.
+  void migrate_to(int version) {
+    testing::io_runner io;
+    auto r = io.run([](std::string url, int v) -> boost::asio::awaitable<result<int>> {
+      const auto due = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      auto ex = co_await boost::asio::this_coro::executor;
+      auto opening = pg::connection::open(ex, url, due);
+      auto c = co_await std::move(opening);
+      if (!c) co_return std::move(c).error();
+      co_return co_await pg::migrate(**c, v, due);
+    }(url_, version));
+    ASSERT_TRUE(r) << r.error().message << " " << r.error().detail;
+  }
+
+  std::string schema_, url_;
+  testing::io_runner io_;
+};
+
+TEST_F(pg_store_test, an_empty_database_gets_the_current_schema) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(scalar("SELECT version FROM callrec_schema"), std::to_string(pg::schema_version));
+  EXPECT_EQ(scalar("SELECT count(*) FROM callrec_schema"), "1");
+  // Every table's key leads with sdkappid (distribution by app, README: Citus).
+  EXPECT_EQ(scalar("SELECT count(*) FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+                   "JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_attribute a ON a.attrelid = t.oid "
+                   "AND a.attnum = i.indkey[0] WHERE n.nspname = current_schema() AND t.relname <> 'callrec_schema' "
+                   "AND a.attname <> 'sdkappid'"),
+            "0");
+  s->close();
+  // Opening again applies nothing.
+  s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(scalar("SELECT version FROM callrec_schema"), std::to_string(pg::schema_version));
+}
+
+TEST_F(pg_store_test, the_previous_version_is_upgraded_and_keeps_its_live_calls) {
+  migrate_to(1);
+  ASSERT_EQ(scalar("SELECT version FROM callrec_schema"), "1");
+  calls::call_state st;
+  st.call_id = "kept";
+  st.caller = "alice";
+  st.start_ms = 1'700'000'000'000;
+  const std::string bytes = calls::encode(st);
+  std::string hex;
+  for (unsigned char ch : bytes) {
+    static const char* digits = "0123456789abcdef";
+    hex += digits[ch >> 4];
+    hex += digits[ch & 15];
+  }
+  ASSERT_EQ(testing::pg_exec(url_, "INSERT INTO live_calls (sdkappid, call_id, state, deadline_ms) VALUES "
+                                   "(1400000001, 'kept', '\\x" + hex + "', 1700000030000)"),
+            "");
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(scalar("SELECT version FROM callrec_schema"), std::to_string(pg::schema_version));
+  auto due = io_.run(s->claim_due_calls(1'700'000'031'000, 10, std::chrono::milliseconds(0)));
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].call_id, "kept");
+  EXPECT_EQ((*due)[0].deadline_ms, 1'700'000'030'000);
+}
+
+TEST_F(pg_store_test, nodes_starting_at_once_apply_each_migration_once) {
+  constexpr int nodes = 4;
+  std::vector<std::unique_ptr<store>> stores(nodes);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < nodes; ++i) {
+    threads.emplace_back([&, i] {
+      store_settings o;
+      o.url = url_;
+      auto s = open_store(o);
+      if (s) stores[i] = std::move(*s);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < nodes; ++i) EXPECT_TRUE(stores[i]) << "node " << i << " did not start";
+  EXPECT_EQ(scalar("SELECT version FROM callrec_schema"), std::to_string(pg::schema_version));
+  EXPECT_EQ(scalar("SELECT count(*) FROM callrec_schema"), "1");
+}
+
+TEST_F(pg_store_test, a_newer_schema_is_refused_with_its_version) {
+  migrate_to(pg::schema_version);
+  ASSERT_EQ(testing::pg_exec(url_, "UPDATE callrec_schema SET version = 99"), "");
+  store_settings o;
+  o.url = url_;
+  auto s = open_store(o);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find("version 99"), std::string::npos) << s.error().message;
+}
+
+TEST_F(pg_store_test, an_unreachable_database_fails_the_open_with_its_reason) {
+  store_settings o;
+  o.url = "postgresql://postgres@127.0.0.1:1/callrec";
+  o.pg_connect_wait = std::chrono::seconds(1);
+  auto s = open_store(o);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, errc::unavailable);
+  EXPECT_NE(s.error().detail.find("refused"), std::string::npos) << s.error().detail;
+}
+
+}  // namespace
+}  // namespace callrec::testing_store
