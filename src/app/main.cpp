@@ -90,7 +90,7 @@ int serve(const std::string& config_path, const std::string& listen, const std::
   }
   const std::string host = cfg.listen_host.find(':') != std::string::npos ? "[" + cfg.listen_host + "]" : cfg.listen_host;
   const std::string base = std::string(cfg.tls ? "https" : "http") + "://" + host + ":" + std::to_string(svc.port());
-  std::fprintf(stderr, "callrec: listening on %s (store %s, %zu app%s)\n", base.c_str(), cfg.store_url().c_str(),
+  std::fprintf(stderr, "callrec: listening on %s (store %s, %zu app%s)\n", base.c_str(), redact_url(cfg.store_url()).c_str(),
                cfg.apps.size(), cfg.apps.size() == 1 ? "" : "s");
   if (demo) {
     const auto& app = cfg.apps.front();

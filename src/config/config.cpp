@@ -141,6 +141,30 @@ std::string server_config::store_url() const {
   return "sqlite:" + data_dir + "/callrec.db";
 }
 
+std::string redact_url(std::string_view url) {
+  std::string out(url);
+  if (const auto scheme = out.find("://"); scheme != std::string::npos) {
+    const auto authority = scheme + 3;
+    const auto end = out.find_first_of("/?", authority);
+    const auto at = out.rfind('@', end == std::string::npos ? std::string::npos : end);
+    if (at != std::string::npos && at > authority) {
+      const auto colon = out.find(':', authority);
+      if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  for (std::size_t at = 0; (at = out.find("password=", at)) != std::string::npos;) {
+    if (at > 0 && std::string_view("?& ").find(out[at - 1]) == std::string_view::npos) {
+      at += 9;
+      continue;
+    }
+    const auto value = at + 9;
+    const auto end = out.find_first_of("& ", value);
+    out.replace(value, (end == std::string::npos ? out.size() : end) - value, "***");
+    at = value + 3;
+  }
+  return out;
+}
+
 bool is_loopback_host(std::string_view host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
 }

@@ -75,6 +75,10 @@ struct server_config {
   std::string store_url() const;
 };
 
+// `url` with its password replaced by "***" (scheme://user:PASSWORD@host, or password=... in its query or
+// key=value form): for logs and messages.
+std::string redact_url(std::string_view url);
+
 // Parses and validates a configuration text; `source` names it in messages.
 result<server_config> parse_config(std::string_view toml_text, std::string_view source);
 result<server_config> load_config_file(const std::string& path);

@@ -148,5 +148,15 @@ TEST(config, no_apps_is_an_error) {
   EXPECT_FALSE(validate(*c));
 }
 
+TEST(config, store_urls_in_logs_hide_their_password) {
+  EXPECT_EQ(redact_url("postgresql://app:s3cret@db.internal:5432/callrec"), "postgresql://app:***@db.internal:5432/callrec");
+  EXPECT_EQ(redact_url("postgresql://app@db/callrec?sslmode=require&password=s3cret"),
+            "postgresql://app@db/callrec?sslmode=require&password=***");
+  EXPECT_EQ(redact_url("host=db user=app password=s3cret dbname=callrec"), "host=db user=app password=*** dbname=callrec");
+  EXPECT_EQ(redact_url("postgresql://db/callrec"), "postgresql://db/callrec");
+  EXPECT_EQ(redact_url("sqlite:/var/lib/callrec/callrec.db"), "sqlite:/var/lib/callrec/callrec.db");
+  EXPECT_EQ(redact_url("redis://:pw@127.0.0.1:6379"), "redis://:***@127.0.0.1:6379");
+}
+
 }  // namespace
 }  // namespace callrec
