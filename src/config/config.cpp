@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "limits/redis_rate_limiter.h"
 #include "records/record.h"
 
 namespace callrec {
@@ -224,7 +225,7 @@ result<server_config> parse_config(std::string_view text, std::string_view sourc
   if (root.get("redis")) {
     std::string r;
     CALLREC_TRY(read_string(root, "redis", "redis", source, r));
-    if (!r.starts_with("redis://")) return bad(source, "redis", "must be a redis:// URL");
+    if (auto a = limits::parse_redis_url(r); !a) return bad(source, "redis", a.error().message);
     cfg.redis = r;
   }
   CALLREC_TRY(read_int(root, "retention_days", "retention_days", source, cfg.retention_days, 1, 3650));

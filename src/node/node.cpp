@@ -12,6 +12,7 @@
 #include "api/routes.h"
 #include "http/server.h"
 #include "limits/local_rate_limiter.h"
+#include "limits/redis_rate_limiter.h"
 #include "ops/core.h"
 #include "ops/events.h"
 #include "ops/maintenance.h"
@@ -37,10 +38,12 @@ result<void> node::start() {
   apps_ = std::make_unique<ops::app_registry>(cfg_.apps);
   std::vector<std::pair<std::uint32_t, limits::rates>> rates;
   for (const auto& a : cfg_.apps) rates.emplace_back(a.sdkappid, a.limits);
-  limiter_ = std::make_unique<limits::local_rate_limiter>(rates);
   if (cfg_.redis) {
-    std::fprintf(stderr, "callrec: redis = \"%s\" is not used yet: each node limits requests on its own (cluster-wide "
-                         "limits come with the PostgreSQL store)\n", cfg_.redis->c_str());
+    limits::redis_options ro;
+    ro.url = *cfg_.redis;
+    limiter_ = std::make_unique<limits::redis_rate_limiter>(ro, rates, *metrics_);
+  } else {
+    limiter_ = std::make_unique<limits::local_rate_limiter>(rates);
   }
   core_ = std::make_unique<ops::core>(ops::core{*store_, *limiter_, clock_, *apps_, *metrics_});
   dispatcher_ = std::make_unique<api::dispatcher>(*core_, api::v1_routes(), *log_, request_deadline);

@@ -149,6 +149,14 @@ std::string metrics::render() const {
   store_commit_seconds.render(out, "callrec_store_commit_seconds", "");
   out += "# HELP callrec_store_read_seconds Store read latency.\n# TYPE callrec_store_read_seconds histogram\n";
   store_read_seconds.render(out, "callrec_store_read_seconds", "");
+  if (const int shared = rate_limit_shared.load(std::memory_order_relaxed); shared >= 0) {
+    out += "# HELP callrec_rate_limit_shared_up 1 while the cluster's rate limits are decided in Redis, 0 while this "
+           "node decides alone (Redis unreachable).\n# TYPE callrec_rate_limit_shared_up gauge\n";
+    out += "callrec_rate_limit_shared_up " + std::to_string(shared) + "\n";
+    emit_counter("callrec_rate_limit_local_decisions_total",
+                 "Rate-limit decisions this node took alone because Redis could not be reached.",
+                 rate_limit_local_decisions);
+  }
   return out;
 }
 

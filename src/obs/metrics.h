@@ -56,6 +56,10 @@ class metrics {
       "rapid_reset", "ping_flood", "settings_flood", "empty_frames", "flood", "stall", "other"};
   void h2_abuse_close(std::string_view reason) noexcept;  // an unknown reason counts as "other"
   histogram store_commit_seconds, store_read_seconds;
+  // Cluster rate limits (limits/redis_rate_limiter.h): 1 while Redis decides, 0 while each node decides alone,
+  // -1 when no Redis is configured (not rendered); and the decisions a node took alone for want of Redis.
+  std::atomic<int> rate_limit_shared{-1};
+  counter rate_limit_local_decisions;
 
   std::string render() const;
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "store/store.h"
-#include "store/thread_completion.h"
+#include "core/thread_completion.h"
 #include "support/io_runner.h"
 
 namespace callrec::testing_store {

@@ -19,7 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include "store/thread_completion.h"
+#include "core/thread_completion.h"
 
 namespace callrec::testing {
 

@@ -384,8 +384,10 @@ struct pool::waiter {
   bool woken = false;
 };
 
-pool::pool(asio::any_io_executor ex, std::string conninfo, std::size_t max)
-    : ex_(std::move(ex)), conninfo_(std::move(conninfo)), max_(std::max<std::size_t>(1, max)) {}
+pool::pool(asio::any_io_executor ex, std::string conninfo, std::size_t max, std::vector<std::string> setup)
+    : ex_(std::move(ex)), conninfo_(std::move(conninfo)), max_(std::max<std::size_t>(1, max)) {
+  for (auto& sql : setup) setup_.emplace_back(std::move(sql), false);
+}
 
 pool::~pool() { close(); }
 
@@ -419,6 +421,13 @@ awaitable<result<std::shared_ptr<connection>>> pool::acquire(deadline due) {
           w->timer.cancel();
         }
         co_return std::move(c).error();
+      }
+      if (!setup_.empty()) {
+        auto set = co_await (*c)->run(setup_, due);
+        if (!set) {
+          --open_;
+          co_return std::move(set).error();
+        }
       }
       if (closed_) {
         --open_;

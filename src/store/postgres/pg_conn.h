@@ -179,7 +179,8 @@ class connection : public std::enable_shared_from_this<connection> {
 // refuses connections, acquires fail at once for a short back-off instead of each trying again.
 class pool {
  public:
-  pool(boost::asio::any_io_executor ex, std::string conninfo, std::size_t max);
+  // `setup`: statements each new connection runs once before its first use (session settings).
+  pool(boost::asio::any_io_executor ex, std::string conninfo, std::size_t max, std::vector<std::string> setup = {});
   ~pool();
   awaitable<result<std::shared_ptr<connection>>> acquire(deadline due);
   void release(std::shared_ptr<connection> c);
@@ -192,6 +193,7 @@ class pool {
   boost::asio::any_io_executor ex_;
   std::string conninfo_;
   std::size_t max_;
+  std::vector<statement> setup_;
   std::size_t open_ = 0;  // connected or connecting
   bool closed_ = false;
   std::chrono::steady_clock::time_point refused_until_{};

@@ -22,7 +22,7 @@
 #include "store/postgres/pg_conn.h"
 #include "store/postgres/pg_schema.h"
 #include "store/store_core.h"
-#include "store/thread_completion.h"
+#include "core/thread_completion.h"
 #include "store/time_buckets.h"
 
 namespace callrec::pg {
@@ -106,20 +106,10 @@ class search {
     last_ = std::clamp(f.end_ts, buckets::min_second, buckets::max_second);
   }
 
+  // One round trip for most pages: the counts (one statement) and the page, in one REPEATABLE READ snapshot.
   awaitable<result<record_page>> run(connection& c, deadline due) {
     record_page page;
     if (first_ > last_) co_return page;
-    std::vector<statement> batch;
-    batch.emplace_back("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    if (driver_ == driver::time) {
-      segments_ = buckets::cover(first_, last_);
-      for (const auto& seg : segments_) batch.push_back(segment_count(seg).make());
-    } else {
-      query q;
-      q.add("SELECT count(*)");
-      from_where(q, first_, last_, needs_records());
-      batch.push_back(q.make());
-    }
     std::int64_t lo = first_, hi = last_;
     std::uint64_t offset = f_.after ? 0 : f_.offset;
     if (f_.after) {
@@ -129,27 +119,32 @@ class search {
         lo = std::max(lo, f_.after->start_ts);
       }
     }
-    // The page goes in the same round trip unless a deep offset needs the counts first.
+    std::vector<statement> batch;
+    batch.emplace_back("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    batch.push_back(totals().make());
+    // The page goes along unless a deep offset needs the counts first, or a filter on the records' columns may
+    // match few of the window's rows (then the counts say whether there is anything to read at all).
     const bool seeking = driver_ == driver::time && !f_.after && offset >= offset_seek_threshold;
-    const bool fetch_now = !seeking && lo <= hi && f_.limit > 0;
-    if (fetch_now) batch.push_back(fetch(lo, hi, offset).make());
-    batch.emplace_back("COMMIT");
-    if (seeking) batch.pop_back();
+    const bool fetch_now = !seeking && !needs_records() && lo <= hi && f_.limit > 0;
+    if (fetch_now) {
+      batch.push_back(fetch(lo, hi, offset).make());
+      batch.emplace_back("COMMIT");
+    }
     auto r = co_await c.run(batch, due);
     if (!r) co_return std::move(r).error();
-    const std::size_t counts = driver_ == driver::time ? segments_.size() : 1;
-    for (std::size_t i = 0; i < counts; ++i) {
-      const auto n = static_cast<std::uint64_t>((*r)[1 + i].i64(0, 0));
-      counts_.push_back(n);
+    counts_.assign(driver_ == driver::time ? segments_.size() : 1, 0);
+    const auto& totals = (*r)[1];
+    for (int i = 0; i < totals.size(); ++i) {
+      const auto at = static_cast<std::size_t>(totals.i64(i, 0));
+      const auto n = static_cast<std::uint64_t>(totals.i64(i, 1));
+      if (at < counts_.size()) counts_[at] = n;
       page.total += n;
     }
     if (fetch_now) {
-      if (auto ok = read_page((*r)[1 + counts], page); !ok) co_return ok.error();
+      if (auto ok = read_page((*r)[2], page); !ok) co_return ok.error();
       co_return page;
     }
-    if (!seeking) co_return page;
-    // A deep page: narrow the window through the counts, then read it, in the snapshot of the counts.
-    auto out = co_await seek_and_fetch(c, due, lo, hi, offset, page);
+    auto out = co_await seek_and_fetch(c, due, lo, hi, offset, seeking, page);
     const std::vector<statement> commit{statement("COMMIT")};
     auto done = co_await c.run(commit, due);
     if (!out) co_return out.error();
@@ -161,11 +156,12 @@ class search {
   enum class driver { time, user, caller, room };
   bool by_index() const { return driver_ != driver::time; }
 
+  // The page, after the counts: past the end, nothing; a deep offset first narrows the window through them.
   awaitable<result<void>> seek_and_fetch(connection& c, deadline due, std::int64_t lo, std::int64_t hi,
-                                         std::uint64_t offset, record_page& page) {
-    if (page.total == 0 || offset >= page.total) co_return result<void>{};
+                                         std::uint64_t offset, bool seeking, record_page& page) {
+    if (page.total == 0 || offset >= page.total || lo > hi || f_.limit == 0) co_return result<void>{};
     store_core::offset_seek seeker(segments_, counts_, offset, f_.descending);
-    while (const auto b = seeker.next()) {
+    while (const auto b = seeking ? seeker.next() : std::nullopt) {
       query q;
       q.add("SELECT bucket, SUM(n)::int8");
       bucket_where(q, b->level, b->lo, b->hi);
@@ -179,8 +175,10 @@ class search {
       }
       seeker.feed(counts);
     }
-    seeker.narrow(lo, hi);
-    offset = seeker.offset();
+    if (seeking) {
+      seeker.narrow(lo, hi);
+      offset = seeker.offset();
+    }
     const std::vector<statement> s{fetch(lo, hi, offset).make()};
     auto r = co_await c.run(s, due);
     if (!r) co_return std::move(r).error();
@@ -246,14 +244,27 @@ class search {
     add_record_filters(q, "");
   }
 
-  query segment_count(const segment& seg) const {
+  // The counts as (index, count) rows in one statement: for the time driver one per segment of the window
+  // (whole buckets from record_counts, the edges counted exactly), else the driving index's count.
+  query totals() {
     query q;
-    if (seg.level == segment::exact) {
-      q.add("SELECT count(*)");
-      from_where(q, seg.lo, seg.hi, true);
-    } else {
-      q.add("SELECT COALESCE(SUM(n), 0)::int8");
-      bucket_where(q, seg.level, seg.lo, seg.hi);
+    if (driver_ != driver::time) {
+      q.add("SELECT 0::int8, count(*)");
+      from_where(q, first_, last_, needs_records());
+      return q;
+    }
+    segments_ = buckets::cover(first_, last_);
+    for (std::size_t i = 0; i < segments_.size(); ++i) {
+      const auto& seg = segments_[i];
+      q.add(i == 0 ? "(" : " UNION ALL (");
+      if (seg.level == segment::exact) {
+        q.add("SELECT " + std::to_string(i) + "::int8, count(*)");
+        from_where(q, seg.lo, seg.hi, true);
+      } else {
+        q.add("SELECT " + std::to_string(i) + "::int8, COALESCE(SUM(n), 0)::int8");
+        bucket_where(q, seg.level, seg.lo, seg.hi);
+      }
+      q.add(")");
     }
     return q;
   }
@@ -462,7 +473,12 @@ class pg_store final : public store {
   explicit pg_store(const pg_store_options& o)
       : options_(o),
         work_(asio::make_work_guard(ctx_)),
-        pool_(ctx_.get_executor(), o.conninfo, std::max<std::size_t>(2, o.connections)) {}
+        pool_(ctx_.get_executor(), o.conninfo, std::max<std::size_t>(2, o.connections),
+              // Generic plans with run-time partition pruning: a custom plan of a statement over the partitioned
+              // tables is planned again at every execution (its pruned cost always looks cheaper), which cost
+              // more than the query itself (ms of bind per execution, measured on 8 day partitions). No parallel
+              // workers: our statements read a few hundred rows, and starting workers took 40 ms.
+              {"SET plan_cache_mode = force_generic_plan", "SET max_parallel_workers_per_gather = 0"}) {}
 
   ~pg_store() override { close(); }
 

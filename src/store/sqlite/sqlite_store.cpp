@@ -23,7 +23,7 @@
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/store_core.h"
-#include "store/thread_completion.h"
+#include "core/thread_completion.h"
 #include "store/time_buckets.h"
 
 namespace callrec::sqlite {

@@ -1,0 +1,61 @@
+// The rate limits of SPEC 3 shared by every node of a cluster, in Redis: one token bucket per (app, limit)
+// under the key "callrec:rl:<app>:<limit>", checked and taken by one Lua script per request (atomic in Redis:
+// no read-modify-write race between nodes). hiredis's asynchronous API is driven by Asio on a thread of the
+// limiter's own; a request's coroutine waits for the answer without holding its I/O thread.
+//
+// While Redis cannot be reached (not connected, or an answer later than `answer_within`), every decision is the
+// node's own (local_rate_limiter, the same rates): a warning is logged once per outage, the metrics say so
+// (callrec_rate_limit_shared_up 0, callrec_rate_limit_local_decisions_total), and the limiter reconnects by
+// itself, once a second.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "limits/local_rate_limiter.h"
+#include "limits/rate_limiter.h"
+#include "obs/metrics.h"
+
+namespace callrec::limits {
+
+struct redis_options {
+  std::string url;  // redis://[:password@]host[:port][/db]
+  std::chrono::milliseconds answer_within{100};
+  std::chrono::milliseconds reconnect_every{1000};
+};
+
+// What a redis:// URL names; an error for anything else.
+struct redis_address {
+  std::string host;
+  int port = 6379;
+  std::string password;
+  int db = 0;
+};
+result<redis_address> parse_redis_url(std::string_view url);
+
+class redis_rate_limiter final : public rate_limiter {
+ public:
+  // Starts connecting at once and returns: until Redis answers, decisions are local.
+  redis_rate_limiter(const redis_options& options, const std::vector<std::pair<std::uint32_t, rates>>& apps,
+                     obs::metrics& metrics);
+  ~redis_rate_limiter() override;
+
+  boost::asio::awaitable<bool> admit(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms) override;
+  std::optional<bool> admit_now(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms) override;
+  void charge(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms) override;
+
+  // Whether the last exchange with Redis succeeded (decisions are shared).
+  bool shared() const noexcept;
+
+ private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace callrec::limits
