@@ -15,9 +15,10 @@ json::object ev(std::string call, std::string name, json::object extra = {}) {
   return o;
 }
 
-class events_test : public ::testing::Test {
+// The events scenarios run over each store.
+class events_test : public ::testing::TestWithParam<store_kind> {
  protected:
-  test_server srv;
+  test_server srv{api_setup{transport::plain, GetParam()}};
   client cli{srv.port()};
 
   http_answer report(json::array events, const std::string& identifier = "administrator") {
@@ -35,7 +36,7 @@ class events_test : public ::testing::Test {
   }
 };
 
-TEST_F(events_test, users_report_their_own_events) {
+TEST_P(events_test, users_report_their_own_events) {
   auto a = report({ev("u1", "start_call", {{"callees", json::array{"bob"}}})}, "alice");
   ASSERT_EQ(a.code(), 0) << a.body;
   EXPECT_EQ(a.data().at("applied").as_int64(), 1);
@@ -44,7 +45,7 @@ TEST_F(events_test, users_report_their_own_events) {
   EXPECT_EQ(result_of("u1"), "normal_end");
 }
 
-TEST_F(events_test, a_user_cannot_act_for_another_or_in_a_foreign_call) {
+TEST_P(events_test, a_user_cannot_act_for_another_or_in_a_foreign_call) {
   ASSERT_EQ(report({ev("u2", "start_call", {{"callees", json::array{"bob"}}})}, "alice").code(), 0);
   auto other = report({ev("u2", "accept_call", {{"userId", "bob"}})}, "mallory");
   EXPECT_EQ(other.code(), 70004);
@@ -57,14 +58,14 @@ TEST_F(events_test, a_user_cannot_act_for_another_or_in_a_foreign_call) {
   EXPECT_EQ(report({ev("u2", "accept_call")}, "bob").code(), 0);
 }
 
-TEST_F(events_test, administrators_must_name_the_user) {
+TEST_P(events_test, administrators_must_name_the_user) {
   auto a = report({ev("a1", "start_call", {{"callees", json::array{"bob"}}})});
   EXPECT_EQ(a.code(), 70001);
   EXPECT_NE(a.message().find("events[0]"), std::string::npos);
   EXPECT_NE(a.message().find("userId"), std::string::npos);
 }
 
-TEST_F(events_test, a_refused_event_names_its_index_and_the_rest_is_applied) {
+TEST_P(events_test, a_refused_event_names_its_index_and_the_rest_is_applied) {
   auto a = report({
       ev("r1", "start_call", {{"userId", "alice"}, {"callees", json::array{"bob"}}}),
       ev("r1", "accept_call", {{"userId", "stranger"}}),
@@ -82,7 +83,7 @@ TEST_F(events_test, a_refused_event_names_its_index_and_the_rest_is_applied) {
   EXPECT_EQ(result_of("r1"), "normal_end");
 }
 
-TEST_F(events_test, duplicates_and_late_events_are_ignored_and_counted) {
+TEST_P(events_test, duplicates_and_late_events_are_ignored_and_counted) {
   json::array evs{ev("d1", "start_call", {{"userId", "alice"}, {"callees", json::array{"bob"}}, {"eventId", "e1"}}),
                   ev("d1", "reject_call", {{"userId", "bob"}, {"eventId", "e2"}})};
   ASSERT_EQ(report(evs).code(), 0);
@@ -105,7 +106,7 @@ TEST_F(events_test, duplicates_and_late_events_are_ignored_and_counted) {
   EXPECT_EQ(dup.data().at("duplicates").as_int64(), 1);
 }
 
-TEST_F(events_test, ringing_times_out_without_further_traffic) {
+TEST_P(events_test, ringing_times_out_without_further_traffic) {
   ASSERT_EQ(report({ev("t1", "start_call", {{"userId", "alice"}, {"callees", json::array{"bob"}}, {"timeoutSec", 30}})})
                 .code(),
             0);
@@ -122,7 +123,7 @@ TEST_F(events_test, ringing_times_out_without_further_traffic) {
   EXPECT_EQ(a.data().at("endTs").as_int64(), t0_ms / 1000 + 30);
 }
 
-TEST_F(events_test, timers_survive_a_restart) {
+TEST_P(events_test, timers_survive_a_restart) {
   ASSERT_EQ(report({ev("t2", "start_call", {{"userId", "alice"}, {"callees", json::array{"bob"}}}),
                     ev("t2", "accept_call", {{"userId", "bob"}})})
                 .code(),
@@ -136,7 +137,7 @@ TEST_F(events_test, timers_survive_a_restart) {
   EXPECT_EQ(a.data().at("callResult").as_string(), "offline");
 }
 
-TEST_F(events_test, acknowledged_batches_survive_a_restart) {
+TEST_P(events_test, acknowledged_batches_survive_a_restart) {
   ASSERT_EQ(report({ev("s1", "start_call", {{"userId", "alice"}, {"callees", json::array{"bob", "carol"}}}),
                     ev("s1", "accept_call", {{"userId", "bob"}})})
                 .code(),
@@ -153,7 +154,7 @@ TEST_F(events_test, acknowledged_batches_survive_a_restart) {
   EXPECT_EQ(r.data().at("totalUserNumber").as_int64(), 3);
 }
 
-TEST_F(events_test, numeric_room_ids_become_decimal_text) {
+TEST_P(events_test, numeric_room_ids_become_decimal_text) {
   ASSERT_EQ(report({ev("n1", "start_call", {{"userId", "alice"}, {"callees", json::array{"bob"}}, {"roomId", 42}}),
                     ev("n1", "cancel_call", {{"userId", "alice"}})})
                 .code(),
@@ -163,7 +164,7 @@ TEST_F(events_test, numeric_room_ids_become_decimal_text) {
   EXPECT_EQ(a.data().at("callResult").as_string(), "cancel");
 }
 
-TEST_F(events_test, malformed_events_are_refused_with_their_reason) {
+TEST_P(events_test, malformed_events_are_refused_with_their_reason) {
   auto a = report({json::value("x"), ev("m1", "dance", {{"userId", "alice"}}), ev("", "hangup", {{"userId", "a"}})});
   EXPECT_EQ(a.code(), 70009);  // the first refusal: events[0] is not an object
   const auto& res = a.data().at("results").as_array();
@@ -177,7 +178,7 @@ TEST_F(events_test, malformed_events_are_refused_with_their_reason) {
 
 // Issue 11, defect 4: eventId idempotency is per call and acting user (SPEC 5). A participant who sends
 // another's eventId first does not turn that participant's real event into a silent duplicate.
-TEST_F(events_test, an_event_id_is_scoped_to_the_call_and_the_acting_user) {
+TEST_P(events_test, an_event_id_is_scoped_to_the_call_and_the_acting_user) {
   ASSERT_EQ(report({ev("e1", "start_call", {{"callees", json::array{"bob", "carol"}}, {"eventId", "shared"}})},
                    "alice")
                 .code(),
@@ -199,7 +200,7 @@ TEST_F(events_test, an_event_id_is_scoped_to_the_call_and_the_acting_user) {
 
 // Issue 11, defect 5: one rule per field (SPEC 4 and 5), and each limit named the same way wherever it is
 // enforced: by the events parser, the call state machine and the filter.
-TEST_F(events_test, field_limits_follow_the_spec_and_name_the_same_rule) {
+TEST_P(events_test, field_limits_follow_the_spec_and_name_the_same_rule) {
   const std::string room_rule = "roomId must be " + std::string(rule::room_id);
   auto start = [&](const std::string& call, json::object extra) {
     extra["userId"] = "alice";
@@ -247,6 +248,9 @@ TEST_F(events_test, field_limits_follow_the_spec_and_name_the_same_rule) {
   auto lookup = cli.post(api_target("records/get_record_by_callId"), "{\"callId\":\"" + std::string(65, 'c') + "\"}");
   refused_with(lookup, "callId must be " + std::string(rule::call_id));
 }
+
+INSTANTIATE_TEST_SUITE_P(stores, events_test, ::testing::ValuesIn(test_stores()),
+                         [](const ::testing::TestParamInfo<store_kind>& p) { return to_string(p.param); });
 
 }  // namespace
 }  // namespace callrec::testing

@@ -12,8 +12,9 @@ namespace {
 
 namespace json = boost::json;
 
-// Every hub test runs over HTTP/1.1 and HTTP/2, each plain and over TLS (the API must not care which).
-class hub_test : public ::testing::TestWithParam<transport> {
+// Every hub test runs over HTTP/1.1 and HTTP/2, each plain and over TLS, and over each store (the API must not
+// care which).
+class hub_test : public ::testing::TestWithParam<api_setup> {
  protected:
   test_server srv{GetParam()};
   client cli{srv};
@@ -351,14 +352,15 @@ TEST_P(hub_test, health_ready_and_metrics) {
   EXPECT_NE(m.body.find("callrec_request_duration_seconds_bucket"), std::string::npos);
   EXPECT_NE(m.body.find("callrec_live_calls"), std::string::npos);
   // One HTTP/2 connection so far (this client's), carrying the 4 requests above.
-  const bool h2 = uses_http2(GetParam());
+  const bool h2 = uses_http2(GetParam().t);
   EXPECT_NE(m.body.find(h2 ? "callrec_h2_connections_total 1\n" : "callrec_h2_connections_total 0\n"),
             std::string::npos);
   EXPECT_NE(m.body.find(h2 ? "callrec_h2_streams_total 4\n" : "callrec_h2_streams_total 0\n"), std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(transports, hub_test, ::testing::ValuesIn(all_transports),
-                         [](const ::testing::TestParamInfo<transport>& p) { return to_string(p.param); });
+INSTANTIATE_TEST_SUITE_P(setups, hub_test,
+                         ::testing::ValuesIn(api_setups({std::begin(all_transports), std::end(all_transports)})),
+                         setup_name);
 
 }  // namespace
 }  // namespace callrec::testing

@@ -28,6 +28,7 @@
 #include "auth/usersig.h"
 #include "core/clock.h"
 #include "support/h2_client.h"
+#include "support/pg_test_db.h"
 #include "support/test_cert.h"
 
 namespace callrec::testing {
@@ -49,6 +50,37 @@ inline std::string to_string(transport t) {
 inline bool uses_tls(transport t) { return t == transport::tls || t == transport::h2; }
 inline bool uses_http2(transport t) { return t == transport::h2c || t == transport::h2; }
 inline void PrintTo(transport t, std::ostream* os) { *os << to_string(t); }
+
+// The stores the API is served from: the integration suites that exercise it are instantiated over both
+// (PostgreSQL only where the test command started one: tests/support/pg_test_db.h).
+enum class store_kind { sqlite, postgres };
+inline std::string to_string(store_kind k) { return k == store_kind::sqlite ? "sqlite" : "postgres"; }
+inline std::vector<store_kind> test_stores() {
+  std::vector<store_kind> out{store_kind::sqlite};
+  if (pg_unavailable().empty()) out.push_back(store_kind::postgres);
+  return out;
+}
+// Points `cfg` at a store of the kind: PostgreSQL gets a schema of its own, named after the data directory.
+inline void use_store(server_config& cfg, store_kind k) {
+  if (k == store_kind::postgres) cfg.store = pg_schema_url(pg_schema_name(cfg.data_dir));
+}
+
+// A transport and a store: what the API suites are parameterised over.
+struct api_setup {
+  transport t = transport::plain;
+  store_kind store = store_kind::sqlite;
+};
+inline std::vector<api_setup> api_setups(std::vector<transport> transports) {
+  std::vector<api_setup> out;
+  for (auto k : test_stores()) {
+    for (auto t : transports) out.push_back(api_setup{t, k});
+  }
+  return out;
+}
+inline std::string setup_name(const ::testing::TestParamInfo<api_setup>& p) {
+  return to_string(p.param.t) + "_" + to_string(p.param.store);
+}
+inline void PrintTo(const api_setup& s, std::ostream* os) { *os << to_string(s.t) << "/" << to_string(s.store); }
 
 inline constexpr std::uint32_t app_id = 1400000001;         // entitled, admins administrator + ops
 inline constexpr std::uint32_t unentitled_app_id = 1400000002;
@@ -96,6 +128,16 @@ class test_server {
   explicit test_server(std::function<void(server_config&)> tweak = {}, std::string tag = "srv")
       : test_server(transport::plain, std::move(tweak), std::move(tag)) {}
   // `prepare` runs on each service before it starts (to wrap its store, shorten its deadline).
+  // The same over the store of `s`.
+  explicit test_server(api_setup s, std::function<void(server_config&)> tweak = {}, std::string tag = "srv",
+                       std::function<void(callrec::node&)> prepare = {})
+      : test_server(
+            s.t,
+            [k = s.store, tweak = std::move(tweak)](server_config& c) {
+              use_store(c, k);
+              if (tweak) tweak(c);
+            },
+            std::move(tag), std::move(prepare)) {}
   explicit test_server(transport t, std::function<void(server_config&)> tweak = {}, std::string tag = "srv",
                        std::function<void(callrec::node&)> prepare = {})
       : dir_(fresh_dir(tag)), clock_(t0_ms), cfg_(test_config(dir_)), transport_(t), prepare_(std::move(prepare)) {
