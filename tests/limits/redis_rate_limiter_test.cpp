@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "limits/redis_rate_limiter.h"
+#include "support/eventually.h"
 #include "support/io_runner.h"
 
 namespace callrec::limits {
@@ -54,16 +55,7 @@ int free_port() {
 
 bool redis_installed() { return std::system("command -v redis-server >/dev/null 2>&1") == 0; }
 
-// Waits (bounded) for a condition that another process brings about; true when it came.
-template <class F>
-bool eventually(F f, std::chrono::seconds limit = 10s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return f();
-}
+using testing::eventually;
 
 constexpr std::uint32_t app = 1400000001;
 constexpr limit_id get = id("get_record_by_callId");

@@ -22,14 +22,6 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-json::object ev(std::string call, std::string name, std::string user, json::object extra = {}) {
-  json::object o = std::move(extra);
-  o["callId"] = std::move(call);
-  o["event"] = std::move(name);
-  o["userId"] = std::move(user);
-  return o;
-}
-
 std::string services(const std::string& args) { return std::string(CALLREC_SOURCE_DIR) + "/scripts/services " + args; }
 
 // A PostgreSQL of this test's own, stopped on destruction.
@@ -79,9 +71,9 @@ TEST(cluster_failure, postgres_stopped_and_started_under_load_loses_nothing_ackn
       for (int i = 0; i < 33; ++i) {
         const std::string id = "o" + std::to_string(batch) + "-" + std::to_string(i);
         const std::int64_t t = t0_ms - 20000;
-        evs.push_back(ev(id, "start_call", "alice", {{"callees", json::array{"bob"}}, {"ts", t}}));
-        evs.push_back(ev(id, "accept_call", "bob", {{"ts", t + 1000}}));
-        evs.push_back(ev(id, "hangup", "bob", {{"ts", t + 5000}}));
+        evs.push_back(event_of(id, "start_call", "alice", {{"callees", json::array{"bob"}}, {"ts", t}}));
+        evs.push_back(event_of(id, "accept_call", "bob", {{"ts", t + 1000}}));
+        evs.push_back(event_of(id, "hangup", "bob", {{"ts", t + 5000}}));
         ids.push_back(id);
       }
       json::object body;
@@ -205,7 +197,7 @@ TEST(cluster_failure, a_killed_nodes_live_calls_end_by_the_other_nodes_timers_on
     client ca(a->port());
     json::array evs;
     for (int i = 0; i < 3; ++i) {
-      evs.push_back(ev("k" + std::to_string(i), "start_call", "alice", {{"callees", json::array{"bob"}}}));
+      evs.push_back(event_of("k" + std::to_string(i), "start_call", "alice", {{"callees", json::array{"bob"}}}));
     }
     json::object body;
     body["events"] = std::move(evs);

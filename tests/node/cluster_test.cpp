@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "support/eventually.h"
 #include "support/test_server.h"
 
 namespace callrec::testing {
@@ -14,28 +15,9 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-json::object ev(std::string call, std::string name, std::string user, json::object extra = {}) {
-  json::object o = std::move(extra);
-  o["callId"] = std::move(call);
-  o["event"] = std::move(name);
-  o["userId"] = std::move(user);
-  return o;
-}
-
 std::string redis_url() {
   const char* url = std::getenv("CALLREC_REDIS_URL");
   return url ? url : "";
-}
-
-// Waits (bounded) for something another thread or process brings about; true when it came.
-template <class F>
-bool eventually(F f, std::chrono::seconds limit = 10s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return f();
 }
 
 class cluster_test : public ::testing::Test {
@@ -73,17 +55,17 @@ TEST_F(cluster_test, a_call_reported_through_different_nodes_is_one_record) {
   client ca(a->port()), cb(b->port()), cc(c->port());
   // Within the ringing and heartbeat windows of the nodes' clocks (t0): no timer ends the call meanwhile.
   const std::int64_t t = t0_ms - 10000;
-  ASSERT_EQ(report(ca, {ev("x1", "start_call", "alice",
+  ASSERT_EQ(report(ca, {event_of("x1", "start_call", "alice",
                            {{"callees", json::array{"bob", "carol"}}, {"ts", t}, {"eventId", "s"}, {"roomId", "9"}})})
                 .code(),
             0);
-  ASSERT_EQ(report(cb, {ev("x1", "accept_call", "bob", {{"ts", t + 2000}, {"eventId", "a"}})}).code(), 0);
+  ASSERT_EQ(report(cb, {event_of("x1", "accept_call", "bob", {{"ts", t + 2000}, {"eventId", "a"}})}).code(), 0);
   // The same event again through another node is a duplicate, not a second accept.
-  auto again = report(cc, {ev("x1", "accept_call", "bob", {{"ts", t + 2000}, {"eventId", "a"}})});
+  auto again = report(cc, {event_of("x1", "accept_call", "bob", {{"ts", t + 2000}, {"eventId", "a"}})});
   ASSERT_EQ(again.code(), 0);
   EXPECT_EQ(again.data().at("duplicates").as_int64(), 1);
-  ASSERT_EQ(report(cc, {ev("x1", "reject_call", "carol", {{"ts", t + 3000}})}).code(), 0);
-  ASSERT_EQ(report(ca, {ev("x1", "hangup", "alice", {{"ts", t + 8000}})}).code(), 0);
+  ASSERT_EQ(report(cc, {event_of("x1", "reject_call", "carol", {{"ts", t + 3000}})}).code(), 0);
+  ASSERT_EQ(report(ca, {event_of("x1", "hangup", "alice", {{"ts", t + 8000}})}).code(), 0);
   // Every node answers the same record, the one a single node would have written.
   std::string first;
   for (auto* cli : {&ca, &cb, &cc}) {
@@ -96,7 +78,7 @@ TEST_F(cluster_test, a_call_reported_through_different_nodes_is_one_record) {
     EXPECT_EQ(body, first);
   }
   // Events after the end are late on every node.
-  auto late = report(cb, {ev("x1", "hangup", "bob", {{"ts", t + 9000}})});
+  auto late = report(cb, {event_of("x1", "hangup", "bob", {{"ts", t + 9000}})});
   EXPECT_EQ(late.data().at("late").as_int64(), 1);
 }
 
@@ -108,7 +90,7 @@ TEST_F(cluster_test, two_nodes_racing_on_the_same_calls_lose_nothing) {
     client ca(a->port());
     json::array starts;
     for (int i = 0; i < calls; ++i) {
-      starts.push_back(ev("r" + std::to_string(i), "start_call", "alice",
+      starts.push_back(event_of("r" + std::to_string(i), "start_call", "alice",
                           {{"callees", json::array{"bob", "carol"}}, {"ts", t + i}}));
     }
     ASSERT_EQ(report(ca, starts).code(), 0);
@@ -122,7 +104,7 @@ TEST_F(cluster_test, two_nodes_racing_on_the_same_calls_lose_nothing) {
       json::array batch;
       for (int j = 0; j < 4; ++j) {
         const int i = reverse ? calls - 1 - (k + j) : k + j;
-        batch.push_back(ev("r" + std::to_string(i), "accept_call", user, {{"ts", t + 5000 + i}}));
+        batch.push_back(event_of("r" + std::to_string(i), "accept_call", user, {{"ts", t + 5000 + i}}));
       }
       auto r = report(cli, batch);
       if (r.code() != 0) ++failures;
@@ -139,7 +121,7 @@ TEST_F(cluster_test, two_nodes_racing_on_the_same_calls_lose_nothing) {
   json::array hangups;
   for (int i = 0; i < calls; ++i) {
     for (const char* user : {"alice", "bob", "carol"}) {
-      hangups.push_back(ev("r" + std::to_string(i), "hangup", user, {{"ts", t + 15000}}));
+      hangups.push_back(event_of("r" + std::to_string(i), "hangup", user, {{"ts", t + 15000}}));
     }
   }
   ASSERT_EQ(report(cb, hangups).code(), 0);

@@ -375,6 +375,16 @@ inline std::string usersig_for(const std::string& identifier, std::int64_t now_s
 }
 
 // The v1 target for an API with a valid query for `identifier`.
+// One event of an events/report body: `user` acting in `call`, with any other fields in `extra`.
+inline boost::json::object event_of(std::string call, std::string name, std::string user,
+                                    boost::json::object extra = {}) {
+  boost::json::object o = std::move(extra);
+  o["callId"] = std::move(call);
+  o["event"] = std::move(name);
+  o["userId"] = std::move(user);
+  return o;
+}
+
 inline std::string api_target(const std::string& api, const std::string& identifier = "administrator",
                               std::uint32_t sdkappid = app_id) {
   return "/v1/" + api + "?sdkappid=" + std::to_string(sdkappid) + "&identifier=" + identifier +

@@ -14,6 +14,9 @@
 #include <deque>
 #include <future>
 #include <map>
+#include <mutex>
+#include <unordered_map>
+#include <array>
 #include <set>
 #include <thread>
 #include <variant>
@@ -466,6 +469,45 @@ bool retryable(const std::string& sqlstate) {
   return sqlstate == failure_kind::deadlock || sqlstate == failure_kind::serialization;
 }
 
+// Records this node has read, by call: a record never changes once written (the first record of a call
+// stays), so a copy is as good as the row for as long as it is inside its app's window, which the reader
+// checks against its own oldest_ts. Only found records are kept. Sharded by the call's hash; a full shard
+// drops an arbitrary entry. Any thread.
+class record_cache {
+ public:
+  explicit record_cache(std::size_t capacity) : per_shard_(std::max<std::size_t>(1, capacity / shard_count)) {}
+  std::optional<stored_record> find(std::uint32_t sdkappid, std::string_view call_id, std::int64_t oldest_ts) {
+    std::string key = make_key(sdkappid, call_id);
+    auto& sh = shard_of(key);
+    std::lock_guard lock(sh.mu);
+    auto it = sh.map.find(key);
+    if (it == sh.map.end() || it->second.fields().start_ts < oldest_ts) return std::nullopt;
+    return it->second;
+  }
+  void put(std::uint32_t sdkappid, std::string_view call_id, const stored_record& r) {
+    std::string key = make_key(sdkappid, call_id);
+    auto& sh = shard_of(key);
+    std::lock_guard lock(sh.mu);
+    if (sh.map.size() >= per_shard_ && !sh.map.contains(key)) sh.map.erase(sh.map.begin());
+    sh.map.insert_or_assign(std::move(key), r);
+  }
+
+ private:
+  static constexpr std::size_t shard_count = 16;
+  struct shard {
+    std::mutex mu;
+    std::unordered_map<std::string, stored_record> map;
+  };
+  static std::string make_key(std::uint32_t sdkappid, std::string_view call_id) {
+    std::string k(reinterpret_cast<const char*>(&sdkappid), sizeof sdkappid);
+    k += call_id;
+    return k;
+  }
+  shard& shard_of(const std::string& key) { return shards_[std::hash<std::string>{}(key) % shard_count]; }
+  std::size_t per_shard_;
+  std::array<shard, shard_count> shards_;
+};
+
 // ---------------------------------------------------------------------------------------------------------
 
 class pg_store final : public store {
@@ -504,6 +546,8 @@ class pg_store final : public store {
 
   awaitable<result<std::optional<stored_record>>> get_record(std::uint32_t sdkappid, std::string_view call_id,
                                                              std::int64_t oldest_ts, deadline due) override {
+    // A record read before answers on this thread, with no round trip to the database.
+    if (auto hit = cache_.find(sdkappid, call_id, oldest_ts)) co_return std::move(hit);
     auto work = get_record_work(sdkappid, std::string(call_id), oldest_ts, due);
     auto op = on_thread<std::optional<stored_record>>(std::move(work), due,
                                                       "the store did not answer within the deadline; retry");
@@ -645,6 +689,7 @@ class pg_store final : public store {
     if (rows.size() == 0) co_return std::optional<stored_record>{};
     auto rec = stored_record::from_doc(rows.bytes(0, 0));
     if (!rec) co_return corrupt("a record's document");
+    cache_.put(sdkappid, call_id, *rec);
     co_return std::optional<stored_record>(std::move(*rec));
   }
 
@@ -1177,6 +1222,7 @@ class pg_store final : public store {
   std::set<call_key> in_flight_;  // the calls of the groups being committed
 
   std::atomic<std::uint64_t> commits_{0}, committed_updates_{0};
+  record_cache cache_{options_.cached_records};
 };
 
 }  // namespace

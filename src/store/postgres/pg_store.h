@@ -22,6 +22,9 @@ struct pg_store_options {
   std::size_t connections = 8;  // the pool's size, per node
   int writers = 2;              // group-commit transactions in flight at once
   std::size_t max_group = 64;   // at most this many update_calls per transaction
+  // Records kept in memory after a lookup (about 200 bytes each): they never change once written, so
+  // get_record_by_callId answers a record read before without a round trip.
+  std::size_t cached_records = 100000;
   // How long open_pg_store waits for the database to accept connections before it gives up.
   std::chrono::seconds connect_wait{10};
 };
