@@ -199,7 +199,7 @@ result<server_config> parse_config(std::string_view text, std::string_view sourc
   }
   CALLREC_TRY(check_keys(root, "", source,
                          {"listen", "threads", "io_scheduling", "store", "redis", "retention_days", "tls",
-                          "allow_plaintext", "data_dir", "access_log", "fsync_each_commit", "limits", "apps"}));
+                          "allow_plaintext", "data_dir", "access_log", "fsync_each_commit", "pg_connections", "limits", "apps"}));
   server_config cfg;
   if (root.get("listen")) {
     std::string listen;
@@ -231,6 +231,7 @@ result<server_config> parse_config(std::string_view text, std::string_view sourc
   CALLREC_TRY(read_int(root, "retention_days", "retention_days", source, cfg.retention_days, 1, 3650));
   CALLREC_TRY(read_bool(root, "allow_plaintext", "allow_plaintext", source, cfg.allow_plaintext));
   CALLREC_TRY(read_bool(root, "fsync_each_commit", "fsync_each_commit", source, cfg.fsync_each_commit));
+  CALLREC_TRY(read_int(root, "pg_connections", "pg_connections", source, cfg.pg_connections, 1, 256));
   CALLREC_TRY(read_string(root, "access_log", "access_log", source, cfg.access_log));
   if (cfg.access_log.empty()) return bad(source, "access_log", "must be \"stdout\", \"off\" or a file path");
   if (const toml::node* n = root.get("tls")) {

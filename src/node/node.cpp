@@ -30,7 +30,9 @@ std::uint16_t node::port() const noexcept { return server_ ? server_->port() : 0
 
 result<void> node::start() {
   if (auto v = validate(cfg_); !v) return v.error();
-  auto st = open_store(store_settings{cfg_.store_url(), cfg_.fsync_each_commit, sqlite_vfs});
+  store_settings ss{cfg_.store_url(), cfg_.fsync_each_commit, sqlite_vfs};
+  ss.pg_connections = static_cast<std::size_t>(cfg_.pg_connections);
+  auto st = open_store(ss);
   if (!st) return st.error();
   store_ = std::move(*st);
   if (wrap_store) store_ = wrap_store(std::move(store_));
