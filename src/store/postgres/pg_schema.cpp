@@ -45,6 +45,18 @@ const std::vector<migration>& migrations() {
            "ALTER TABLE live_calls ADD COLUMN lease_ms bigint",
            "CREATE INDEX live_calls_due ON live_calls (sdkappid, deadline_ms) WHERE deadline_ms IS NOT NULL",
        }},
+      // Whether a call has a record, in one lookup: asking every day partition of records made each group of
+      // updates slower as the week filled (1M calls over 7 days: 65k events/s in the first days, 41k at the
+      // end; 65k throughout without that question).
+      {3,
+       "which calls have a record, in one index",
+       {
+           "CREATE TABLE ended_calls (sdkappid bigint NOT NULL, call_id text COLLATE \"C\" NOT NULL, "
+           "start_ts bigint NOT NULL, PRIMARY KEY (sdkappid, call_id))",
+           "CREATE INDEX ended_calls_by_start ON ended_calls (sdkappid, start_ts)",
+           "INSERT INTO ended_calls (sdkappid, call_id, start_ts) SELECT sdkappid, call_id, start_ts FROM records "
+           "ON CONFLICT DO NOTHING",
+       }},
   };
   return all;
 }

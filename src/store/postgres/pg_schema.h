@@ -7,6 +7,8 @@
 //   rooms         (sdkappid, room_id, start_ts, call_id), partitioned by day
 //   record_counts the counts per time bucket (store/time_buckets.h), for exact totals
 //   live_calls    (sdkappid, call_id) -> the live state, its next timer and the timer's lease
+//   ended_calls   (sdkappid, call_id) -> start_ts of the call's record: whether a call has a record, in one
+//                 lookup (records' own index by call is one per day partition); retention deletes its rows
 // Every key and index leads with sdkappid, so the schema distributes by it (README: Citus).
 #pragma once
 
@@ -19,7 +21,7 @@
 namespace callrec::pg {
 
 // The version this build writes. Migrations run in order from the version a database has.
-inline constexpr int schema_version = 2;
+inline constexpr int schema_version = 3;
 
 // Brings the schema of the connection's current schema (search_path) to `target`, each version in its own
 // transaction, with a line on stderr for each. A session advisory lock keyed by the schema's name makes

@@ -871,13 +871,10 @@ class pg_store final : public store {
   awaitable<attempt> try_group(connection& c, std::vector<update_job>& group, deadline due) {
     attempt out;
     std::map<call_key, held_call> calls;
-    std::map<std::uint32_t, array> ids_by_app;
     for (auto& job : group) {
       store_core::unique_ids(job.call_ids);
       for (const auto& id : job.call_ids) {
-        if (calls.try_emplace(call_key{job.sdkappid, id}).second) {
-          ids_by_app.try_emplace(job.sdkappid, oid::text).first->second.add(id);
-        }
+        calls.try_emplace(call_key{job.sdkappid, id});
       }
     }
     std::vector<std::int64_t> keys;
@@ -897,16 +894,18 @@ class pg_store final : public store {
     // Sorted keys, taken in array order: every transaction locks its calls in one global order.
     first.emplace_back("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS t(k)")
         .arr(lock_keys);
+    // One index lookup per call (LATERAL ... LIMIT 1 keeps the planner from a hash join: the generic plan is
+    // made once per connection, maybe while the table is nearly empty, and would scan it whole ever after).
     first.emplace_back(
-             "SELECT l.sdkappid, l.call_id, l.state, l.deadline_ms FROM live_calls l "
-             "JOIN unnest($1::int8[], $2::text[]) AS k(a, id) ON l.sdkappid = k.a AND l.call_id = k.id")
+             "SELECT k.a, k.id, l.state, l.deadline_ms FROM unnest($1::int8[], $2::text[]) AS k(a, id), "
+             "LATERAL (SELECT state, deadline_ms FROM live_calls WHERE sdkappid = k.a AND call_id = k.id LIMIT 1) l")
         .arr(live_apps)
         .arr(live_ids);
-    for (const auto& [app, ids] : ids_by_app) {
-      first.emplace_back("SELECT call_id FROM records WHERE sdkappid = $1 AND call_id = ANY($2::text[])")
-          .i64(app)
-          .arr(ids);
-    }
+    first.emplace_back(
+             "SELECT k.a, k.id FROM unnest($1::int8[], $2::text[]) AS k(a, id), "
+             "LATERAL (SELECT 1 FROM ended_calls WHERE sdkappid = k.a AND call_id = k.id LIMIT 1) e")
+        .arr(live_apps)
+        .arr(live_ids);
     auto r = co_await c.run(first, due);
     if (!r) {
       out.end = retryable(c.last_sqlstate()) ? attempt::how::retry : attempt::how::failed;
@@ -927,12 +926,9 @@ class pg_store final : public store {
         if (!live.is_null(i, 3)) h.deadline_ms = live.i64(i, 3);
         h.was_live = true;
       }
-      std::size_t at = 3;
-      for (const auto& entry : ids_by_app) {
-        const auto& ended = (*r)[at++];
-        for (int i = 0; i < ended.size(); ++i) {
-          calls[call_key{entry.first, std::string(ended.bytes(i, 0))}].ended = true;
-        }
+      const auto& ended = (*r)[3];
+      for (int i = 0; i < ended.size(); ++i) {
+        calls[call_key{static_cast<std::uint32_t>(ended.i64(i, 0)), std::string(ended.bytes(i, 1))}].ended = true;
       }
     }
 
@@ -969,6 +965,12 @@ class pg_store final : public store {
           .arr(w.rec_type)
           .arr(w.rec_media)
           .arr(w.rec_doc);
+      second.emplace_back(
+                "INSERT INTO ended_calls (sdkappid, call_id, start_ts) "
+                "SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[]) ON CONFLICT DO NOTHING")
+          .arr(w.rec_app)
+          .arr(w.rec_id)
+          .arr(w.rec_start);
       second.emplace_back(
                 "INSERT INTO participants (sdkappid, user_id, start_ts, call_id, is_caller) "
                 "SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bool[]) "
@@ -1133,6 +1135,10 @@ class pg_store final : public store {
           .i64(day * 86400 / span)
           .i64((day + 1) * 86400 / span - 1);
     }
+    b.emplace_back("DELETE FROM ended_calls WHERE sdkappid = ANY($1::int8[]) AND start_ts >= $2 AND start_ts < $3")
+        .arr(app_list)
+        .i64(day * 86400)
+        .i64((day + 1) * 86400);
     for (const char* table : {"records", "participants", "rooms"}) {
       b.emplace_back(std::string("DROP TABLE IF EXISTS ") + table + "_p" + name, false);
     }
@@ -1183,6 +1189,9 @@ class pg_store final : public store {
          "WHERE r.sdkappid = $1 AND r.start_ts = k.s AND r.call_id = k.id")
         .i64(app)
         .arr(rec_start)
+        .arr(rec_id);
+    b.emplace_back("DELETE FROM ended_calls e USING unnest($2::text[]) AS k(id) WHERE e.sdkappid = $1 AND e.call_id = k.id")
+        .i64(app)
         .arr(rec_id);
     b.emplace_back(
          "DELETE FROM participants p USING unnest($2::text[], $3::int8[], $4::text[]) AS k(u, s, id) "
