@@ -119,6 +119,26 @@ TEST_F(pg_store_test, the_previous_version_is_upgraded_and_keeps_its_live_calls)
   EXPECT_EQ((*due)[0].deadline_ms, 1'700'000'030'000);
 }
 
+TEST_F(pg_store_test, version_2_records_are_known_as_ended_after_the_upgrade) {
+  migrate_to(2);
+  ASSERT_EQ(testing::pg_exec(url_, "CREATE TABLE records_p20231115 PARTITION OF records FOR VALUES FROM (1700006400) "
+                                   "TO (1700092800)"),
+            "");
+  ASSERT_EQ(testing::pg_exec(url_, "INSERT INTO records (sdkappid, start_ts, call_id, result, call_type, media, doc) "
+                                   "VALUES (1400000001, 1700010000, 'old-call', 0, 0, 0, '\\x00')"),
+            "");
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ended_calls WHERE call_id = 'old-call' AND start_ts = 1700010000"), "1");
+  // An event for that call finds it ended (late), as it would have before the upgrade.
+  bool ended = false;
+  auto r = io_.run(s->update_calls(
+      1400000001, {"old-call"}, [&ended](std::span<call_slot> slots) { ended = slots[0].ended; },
+      std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(ended);
+}
+
 TEST_F(pg_store_test, nodes_starting_at_once_apply_each_migration_once) {
   constexpr int nodes = 4;
   std::vector<std::unique_ptr<store>> stores(nodes);
