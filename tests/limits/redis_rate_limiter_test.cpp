@@ -14,6 +14,7 @@
 
 #include "limits/redis_rate_limiter.h"
 #include "support/eventually.h"
+#include "support/redis_process.h"
 #include "support/io_runner.h"
 
 namespace callrec::limits {
@@ -21,41 +22,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A redis-server child process on 127.0.0.1:port, without persistence.
-class redis_process {
- public:
-  explicit redis_process(int port) : port_(port) { start(); }
-  ~redis_process() { stop(); }
-  void start() {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const std::string p = std::to_string(port_);
-      ::execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-  }
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
- private:
-  int port_;
-  pid_t pid_ = -1;
-};
-
-int free_port() {
-  // Ports above the ephemeral range's usual start, different per process and test.
-  static int next = 30000 + static_cast<int>(::getpid() % 5000) * 3;
-  return next++;
-}
-
-bool redis_installed() { return std::system("command -v redis-server >/dev/null 2>&1") == 0; }
-
 using testing::eventually;
+using testing::free_port;
+using testing::redis_installed;
+using testing::redis_process;
 
 constexpr std::uint32_t app = 1400000001;
 constexpr limit_id get = id("get_record_by_callId");

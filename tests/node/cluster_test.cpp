@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "support/eventually.h"
+#include "support/redis_process.h"
 #include "support/test_server.h"
 
 namespace callrec::testing {
@@ -160,6 +161,35 @@ TEST_F(cluster_test, rate_limits_hold_for_the_whole_cluster) {
   EXPECT_EQ(admitted, 2);
   EXPECT_EQ(limited, 4);
   EXPECT_EQ(a->node().metrics().rate_limit_local_decisions.value(), 0u);
+}
+
+TEST_F(cluster_test, nodes_keep_answering_while_redis_stops_and_take_it_back) {
+  if (!redis_installed()) GTEST_SKIP() << "redis-server is not installed: run scripts/bootstrap";
+  redis_process redis(free_port());
+  auto a = std::make_unique<test_server>(
+      [&](server_config& c) {
+        c.store = url_;
+        c.redis = redis.url();
+      },
+      "cluster");
+  client ca(a->port());
+  auto& m = a->node().metrics();
+  ASSERT_TRUE(eventually([&] { return m.rate_limit_shared.load() == 1; }));
+  ASSERT_EQ(get_record(ca, "none").code(), 101050);
+  redis.stop();
+  // Requests go on being answered, decided by the node alone; /metrics says so.
+  ASSERT_TRUE(eventually([&] {
+    EXPECT_EQ(get_record(ca, "none").code(), 101050);
+    return m.rate_limit_shared.load() == 0;
+  }));
+  EXPECT_EQ(get_record(ca, "none").code(), 101050);
+  EXPECT_GT(m.rate_limit_local_decisions.value(), 0u);
+  EXPECT_NE(ca.get("/metrics").body.find("callrec_rate_limit_shared_up 0"), std::string::npos);
+  redis.start();
+  EXPECT_TRUE(eventually([&] { return m.rate_limit_shared.load() == 1; })) << "the node reconnects by itself";
+  const auto local = m.rate_limit_local_decisions.value();
+  EXPECT_EQ(get_record(ca, "none").code(), 101050);
+  EXPECT_EQ(m.rate_limit_local_decisions.value(), local);
 }
 
 }  // namespace
