@@ -414,18 +414,14 @@ awaitable<result<std::shared_ptr<connection>>> pool::acquire(deadline due) {
         --open_;
         refused_until_ = clock::now() + std::chrono::milliseconds(250);
         refused_detail_ = c.error().detail;
-        if (!waiters_.empty()) {
-          auto w = std::move(waiters_.front());
-          waiters_.pop_front();
-          w->woken = true;
-          w->timer.cancel();
-        }
+        wake_one(nullptr);
         co_return std::move(c).error();
       }
       if (!setup_.empty()) {
         auto set = co_await (*c)->run(setup_, due);
         if (!set) {
           --open_;
+          wake_one(nullptr);
           co_return std::move(set).error();
         }
       }
@@ -453,23 +449,23 @@ void pool::release(std::shared_ptr<connection> c) {
   if (closed_ || c->broken()) {
     --open_;
     c.reset();
-    if (!waiters_.empty()) {
-      auto w = std::move(waiters_.front());
-      waiters_.pop_front();
-      w->woken = true;
-      w->timer.cancel();
-    }
+    wake_one(nullptr);
     return;
   }
   if (!waiters_.empty()) {
-    auto w = std::move(waiters_.front());
-    waiters_.pop_front();
-    w->given = std::move(c);
-    w->woken = true;
-    w->timer.cancel();
+    wake_one(std::move(c));
     return;
   }
   idle_.push_back(std::move(c));
+}
+
+void pool::wake_one(std::shared_ptr<connection> c) {
+  if (waiters_.empty()) return;
+  auto w = std::move(waiters_.front());
+  waiters_.pop_front();
+  w->given = std::move(c);
+  w->woken = true;
+  w->timer.cancel();
 }
 
 void pool::close() {

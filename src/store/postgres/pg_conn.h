@@ -190,6 +190,8 @@ class pool {
 
  private:
   struct waiter;
+  // Hands `c` to the longest waiter, or (null) tells it a slot is free to open a connection in.
+  void wake_one(std::shared_ptr<connection> c);
   boost::asio::any_io_executor ex_;
   std::string conninfo_;
   std::size_t max_;
