@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <charconv>
 #include <cstdio>
+#include <deque>
 #include <thread>
 #include <unordered_map>
 
@@ -22,15 +23,16 @@ namespace asio = boost::asio;
 
 namespace {
 
-// The token bucket of token_bucket.h, in Redis: refill by the time passed, then (mode "1": admit) take `cost`
-// when at least one token is left, or (mode "0": charge) take it regardless. Times are the nodes' unix
+// The token bucket of token_bucket.h, in Redis, deciding the checks of one bucket queued on a node in one call:
+// refill by the time passed, take ARGV[4] tokens regardless (charges), then admit the checks in order, each
+// while at least one token is left, taking its cost (ARGV[5..]). Returns how many were admitted: the first k
+// (costs are never negative, so once one is refused every later one is). Times are the nodes' unix
 // milliseconds; a clock behind the bucket's last time refills nothing. The key expires once the bucket would
 // be full again, so idle apps leave nothing behind.
 constexpr const char* bucket_script = R"lua(
 local rate = tonumber(ARGV[1])
 local cap = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
 local b = redis.call('HMGET', KEYS[1], 't', 'ms')
 local tokens = tonumber(b[1])
 local last = tonumber(b[2])
@@ -42,16 +44,20 @@ if now > last then
   tokens = math.min(cap, tokens + (now - last) * rate / 1000)
   last = now
 end
-local ok = 1
-if ARGV[5] == '1' then
-  if tokens >= 1 then tokens = tokens - cost else ok = 0 end
-else
-  tokens = tokens - cost
+tokens = tokens - tonumber(ARGV[4])
+local admitted = 0
+for i = 5, #ARGV do
+  if tokens < 1 then break end
+  tokens = tokens - tonumber(ARGV[i])
+  admitted = admitted + 1
 end
 redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ms', tostring(last))
 redis.call('PEXPIRE', KEYS[1], math.ceil((cap - tokens) / rate * 1000) + 60000)
-return ok
+return admitted
 )lua";
+
+// Checks decided by one script call at most (its argument list stays small).
+constexpr std::size_t max_batch = 256;
 
 std::string number(double v) {
   char buf[64];
@@ -280,27 +286,14 @@ struct redis_rate_limiter::impl : std::enable_shared_from_this<impl> {
   struct pending {
     impl* self;
     reply_fn fn;
-    completion<bool> done;  // for admit checks
   };
 
   static void on_reply(redisAsyncContext*, void* reply, void* privdata) {
     std::unique_ptr<pending> p(static_cast<pending*>(privdata));
-    auto* r = static_cast<redisReply*>(reply);
-    if (p->fn) {
-      p->fn(*p->self, r);
-      return;
-    }
-    if (!p->done) return;  // a charge: nothing waits for it
-    if (r && r->type == REDIS_REPLY_INTEGER) {
-      p->done(r->integer == 1);
-      return;
-    }
-    p->done(make_error(errc::unavailable, "redis did not decide", r && r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : "no reply"));
-    // NOSCRIPT and the like: the server lost the script (restarted without us noticing); start over.
-    if (r && r->type == REDIS_REPLY_ERROR) p->self->drop(std::string(r->str, r->len));
+    p->fn(*p->self, static_cast<redisReply*>(reply));
   }
 
-  bool send(const std::vector<std::string>& args, std::unique_ptr<pending> p) {
+  bool send(const std::vector<std::string>& args, reply_fn fn) {
     if (!ac) return false;
     std::vector<const char*> argv;
     std::vector<std::size_t> lens;
@@ -308,6 +301,7 @@ struct redis_rate_limiter::impl : std::enable_shared_from_this<impl> {
       argv.push_back(a.data());
       lens.push_back(a.size());
     }
+    auto p = std::unique_ptr<pending>(new pending{this, fn});
     if (redisAsyncCommandArgv(ac, &on_reply, p.get(), static_cast<int>(argv.size()), argv.data(), lens.data()) !=
         REDIS_OK) {
       return false;
@@ -317,10 +311,30 @@ struct redis_rate_limiter::impl : std::enable_shared_from_this<impl> {
   }
 
   void command(const std::vector<std::string>& args, reply_fn fn) {
-    if (!send(args, std::unique_ptr<pending>(new pending{this, fn, {}}))) drop("cannot send a command");
+    if (!send(args, fn)) drop("cannot send a command");
   }
 
-  // Runs the bucket script: admit (answers through `done`) or charge (done empty).
+  // One bucket's checks on this node. While a script call for the bucket is out, the checks that arrive
+  // queue, and the next call decides them all at once: under load a node sends a call per round trip and
+  // bucket, not per request, and every check is still decided inside Redis's atomic script against the
+  // cluster's bucket (nothing is taken or admitted by the node on its own). Charges queued meanwhile are
+  // taken by the same call, before the checks.
+  struct check {
+    double cost;
+    completion<bool> done;
+  };
+  struct bucket_queue {
+    std::string key;  // callrec:rl:<app>:<limit>
+    double rate = 0;
+    std::vector<check> waiting;
+    double charges = 0;
+    std::int64_t now_ms = 0;  // the latest time among the queued checks and charges
+    std::vector<check> out;   // the checks of the call out, in the order its script decides them
+    bool busy = false;        // a call is out
+  };
+  std::unordered_map<std::uint64_t, bucket_queue> queues;
+
+  // Queues a check (done set) or a charge (done empty) for (app, limit), and sends a call if none is out.
   void bucket(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms, completion<bool> done) {
     auto it = app_rates.find(app);
     if (it == app_rates.end() || limit >= count) {
@@ -331,21 +345,81 @@ struct redis_rate_limiter::impl : std::enable_shared_from_this<impl> {
       if (done) done(make_error(errc::unavailable, "redis is not connected"));
       return;
     }
-    const double rate = it->second[limit];
-    const std::vector<std::string> args{"EVALSHA",
-                                        sha,
-                                        "1",
-                                        "callrec:rl:" + std::to_string(app) + ":" + std::string(table[limit].name),
-                                        number(rate),
-                                        number(std::max(1.0, rate)),
-                                        std::to_string(now_ms),
-                                        number(cost),
-                                        done ? "1" : "0"};
-    auto p = std::unique_ptr<pending>(new pending{this, nullptr, done});
-    if (!send(args, std::move(p))) {
-      if (done) done(make_error(errc::unavailable, "redis is not connected"));
-      drop("cannot send a command");
+    auto& q = queues[std::uint64_t{app} << 8 | limit];
+    if (q.key.empty()) {
+      q.key = "callrec:rl:" + std::to_string(app) + ":" + std::string(table[limit].name);
+      q.rate = it->second[limit];
     }
+    if (done) {
+      q.waiting.push_back({cost, std::move(done)});
+    } else {
+      q.charges += cost;
+    }
+    q.now_ms = std::max(q.now_ms, now_ms);
+    if (!q.busy) send_queue(q);
+  }
+
+  void send_queue(bucket_queue& q) {
+    if (q.waiting.empty() && q.charges == 0) return;
+    if (!ready || !ac) {
+      fail(q.waiting, "redis is not connected");
+      q.charges = 0;
+      return;
+    }
+    const std::size_t n = std::min(q.waiting.size(), max_batch);
+    std::vector<std::string> args{"EVALSHA",    sha,        "1", q.key, number(q.rate), number(std::max(1.0, q.rate)),
+                                  std::to_string(q.now_ms), number(q.charges)};
+    for (std::size_t i = 0; i < n; ++i) args.push_back(number(q.waiting[i].cost));
+    q.out.assign(std::make_move_iterator(q.waiting.begin()), std::make_move_iterator(q.waiting.begin() + n));
+    q.waiting.erase(q.waiting.begin(), q.waiting.begin() + n);
+    q.charges = 0;
+    q.busy = true;
+    if (!send(args, &on_bucket_reply)) {
+      q.busy = false;
+      fail(q.out, "redis is not connected");
+      // Possibly inside a hiredis callback: the connection is dropped from a fresh handler, not from here.
+      asio::post(ctx, [self = shared_from_this()] {
+        if (self->ac) self->drop("cannot send a command");
+      });
+      return;
+    }
+    in_order.push_back(&q);
+    metrics.rate_limit_redis_calls.add();
+  }
+  // The buckets whose calls are out, in the order they were sent: Redis answers a connection's commands in
+  // order, so each bucket reply belongs to the front one.
+  std::deque<bucket_queue*> in_order;
+
+  static void on_bucket_reply(impl& s, redisReply* r) {
+    if (s.in_order.empty()) return;
+    bucket_queue& q = *s.in_order.front();
+    s.in_order.pop_front();
+    q.busy = false;
+    auto out = std::move(q.out);
+    q.out.clear();
+    if (!r) {
+      // The connection is going away (hiredis fails what is pending): so do the checks queued behind.
+      fail(out, "redis did not decide", "no reply");
+      fail(q.waiting, "redis is not connected");
+      q.charges = 0;
+      return;
+    }
+    if (r->type == REDIS_REPLY_INTEGER) {
+      const auto admitted = static_cast<std::size_t>(std::max<long long>(0, r->integer));
+      s.metrics.rate_limit_shared_decisions.add(out.size());
+      for (std::size_t i = 0; i < out.size(); ++i) out[i].done(i < admitted);
+    } else {
+      const std::string why = r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : "not a number";
+      fail(out, "redis did not decide", why);
+      // NOSCRIPT and the like: the server lost the script (restarted without us noticing); start over.
+      s.drop(why);
+    }
+    s.send_queue(q);
+  }
+
+  static void fail(std::vector<check>& checks, const char* what, const std::string& detail = {}) {
+    for (auto& c : checks) c.done(make_error(errc::unavailable, what, detail));
+    checks.clear();
   }
 
   void stop() {

@@ -1,6 +1,7 @@
 // The rate limits of SPEC 3 shared by every node of a cluster, in Redis: one token bucket per (app, limit)
-// under the key "callrec:rl:<app>:<limit>", checked and taken by one Lua script per request (atomic in Redis:
-// no read-modify-write race between nodes). hiredis's asynchronous API is driven by Asio on a thread of the
+// under the key "callrec:rl:<app>:<limit>", every check decided inside one Lua script call (atomic in Redis:
+// no read-modify-write race between nodes); checks of a bucket queued on a node while its call is out share the
+// next call. hiredis's asynchronous API is driven by Asio on a thread of the
 // limiter's own; a request's coroutine waits for the answer without holding its I/O thread.
 //
 // While Redis cannot be reached (not connected, or an answer later than `answer_within`), every decision is the

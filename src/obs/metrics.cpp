@@ -156,6 +156,11 @@ std::string metrics::render() const {
     emit_counter("callrec_rate_limit_local_decisions_total",
                  "Rate-limit decisions this node took alone because Redis could not be reached.",
                  rate_limit_local_decisions);
+    emit_counter("callrec_rate_limit_shared_decisions_total", "Rate-limit decisions taken in Redis.",
+                 rate_limit_shared_decisions);
+    emit_counter("callrec_rate_limit_redis_calls_total",
+                 "Bucket scripts run in Redis; each decides every check of one bucket queued behind the previous one.",
+                 rate_limit_redis_calls);
   }
   return out;
 }

@@ -57,9 +57,11 @@ class metrics {
   void h2_abuse_close(std::string_view reason) noexcept;  // an unknown reason counts as "other"
   histogram store_commit_seconds, store_read_seconds;
   // Cluster rate limits (limits/redis_rate_limiter.h): 1 while Redis decides, 0 while each node decides alone,
-  // -1 when no Redis is configured (not rendered); and the decisions a node took alone for want of Redis.
+  // -1 when no Redis is configured (not rendered); the decisions a node took alone for want of Redis; the
+  // decisions Redis took, and the script calls that took them (a call decides every check queued behind it).
   std::atomic<int> rate_limit_shared{-1};
   counter rate_limit_local_decisions;
+  counter rate_limit_shared_decisions, rate_limit_redis_calls;
 
   std::string render() const;
 

@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -75,6 +77,30 @@ TEST_F(redis_limiter_test, two_nodes_share_one_bucket) {
   EXPECT_FALSE(decide(*a, 1'700'000'000'100));
   EXPECT_EQ(m1.rate_limit_local_decisions.value(), 0u);
   EXPECT_NE(m1.render().find("callrec_rate_limit_shared_up 1\n"), std::string::npos);
+}
+
+TEST_F(redis_limiter_test, concurrent_checks_share_script_calls_and_the_limit_holds) {
+  obs::metrics m1, m2;
+  auto a = make(m1);
+  auto b = make(m2);
+  ASSERT_TRUE(eventually([&] { return a->shared() && b->shared(); }));
+  // 200 checks at one instant, all in flight together on both nodes: a node queues the checks that arrive
+  // while its call for the bucket is out and decides them in its next call; the cluster still admits 10.
+  constexpr int checks = 200;
+  std::atomic<int> answered{0}, admitted{0};
+  for (int i = 0; i < checks; ++i) {
+    io_.spawn((i % 2 ? *a : *b).admit(app, get, 1, 1'700'000'000'000), std::function<void(bool)>([&](bool ok) {
+                admitted += ok;
+                ++answered;
+              }));
+  }
+  ASSERT_TRUE(eventually([&] { return answered.load() == checks; }));
+  EXPECT_EQ(admitted.load(), 10);
+  EXPECT_EQ(m1.rate_limit_local_decisions.value() + m2.rate_limit_local_decisions.value(), 0u);
+  EXPECT_EQ(m1.rate_limit_shared_decisions.value() + m2.rate_limit_shared_decisions.value(), std::uint64_t{checks});
+  EXPECT_LT(m1.rate_limit_redis_calls.value() + m2.rate_limit_redis_calls.value(), std::uint64_t{checks})
+      << "checks queued behind a call out are decided together";
+  EXPECT_NE(m1.render().find("callrec_rate_limit_redis_calls_total "), std::string::npos);
 }
 
 TEST_F(redis_limiter_test, events_are_charged_to_the_shared_bucket) {
