@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "calls/call_state.h"
+#include "records/record_doc.h"
 #include "store/postgres/pg_conn.h"
 #include "store/postgres/pg_schema.h"
 #include "store/store_contract.h"
@@ -137,6 +138,44 @@ TEST_F(pg_store_test, version_2_records_are_known_as_ended_after_the_upgrade) {
       std::chrono::steady_clock::now() + std::chrono::seconds(30)));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_TRUE(ended);
+}
+
+TEST_F(pg_store_test, version_3_records_are_found_by_call_after_the_upgrade) {
+  migrate_to(3);
+  ASSERT_EQ(testing::pg_exec(url_, "CREATE TABLE records_p20231115 PARTITION OF records FOR VALUES FROM (1700006400) "
+                                   "TO (1700092800)"),
+            "");
+  record_fields rec;
+  rec.sdkappid = 1400000001;
+  rec.call_id = "v3-call";
+  rec.start_ts = 1700010000;
+  rec.caller = "alice";
+  std::string doc;
+  encode_doc(doc, rec);
+  std::string hex;
+  for (unsigned char ch : doc) {
+    static const char* digits = "0123456789abcdef";
+    hex += digits[ch >> 4];
+    hex += digits[ch & 15];
+  }
+  ASSERT_EQ(testing::pg_exec(url_, "INSERT INTO records (sdkappid, start_ts, call_id, result, call_type, media, doc) "
+                                   "VALUES (1400000001, 1700010000, 'v3-call', 0, 0, 0, '\\x" + hex + "'); "
+                                   "INSERT INTO ended_calls VALUES (1400000001, 'v3-call', 1700010000)"),
+            "");
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(scalar("SELECT version FROM callrec_schema"), std::to_string(pg::schema_version));
+  EXPECT_EQ(scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename LIKE 'records%' "
+                   "AND indexdef LIKE '%(sdkappid, call_id)'"), "0")
+      << "the (sdkappid, call_id) indexes of records are gone";
+  auto found = io_.run(s->get_record(1400000001, "v3-call", 1700000000, std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  ASSERT_TRUE(found) << found.error().message;
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->fields().caller, "alice");
+  // Outside the window asked for, it is not served.
+  found = io_.run(s->get_record(1400000001, "v3-call", 1700010001, std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  ASSERT_TRUE(found);
+  EXPECT_FALSE(found->has_value());
 }
 
 TEST_F(pg_store_test, nodes_starting_at_once_apply_each_migration_once) {

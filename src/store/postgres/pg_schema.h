@@ -21,7 +21,7 @@
 namespace callrec::pg {
 
 // The version this build writes. Migrations run in order from the version a database has.
-inline constexpr int schema_version = 3;
+inline constexpr int schema_version = 4;
 
 // Brings the schema of the connection's current schema (search_path) to `target`, each version in its own
 // transaction, with a line on stderr for each. A session advisory lock keyed by the schema's name makes

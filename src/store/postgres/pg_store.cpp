@@ -679,14 +679,19 @@ class pg_store final : public store {
   awaitable<result<std::optional<stored_record>>> get_record_work(std::uint32_t sdkappid, std::string call_id,
                                                                   std::int64_t oldest_ts, deadline due) {
     std::vector<statement> b;
-    b.emplace_back("SELECT doc FROM records WHERE sdkappid = $1 AND call_id = $2 AND start_ts >= $3")
+    // ended_calls holds the call's start_ts, written with the record in one transaction (and removed with it):
+    // the record is then one primary-key probe in one partition (the subquery's start_ts prunes the others at
+    // run time). A row whose day was dropped meanwhile gives a NULL doc: not found.
+    b.emplace_back(
+         "SELECT (SELECT r.doc FROM records r WHERE r.sdkappid = e.sdkappid AND r.start_ts = e.start_ts "
+         "AND r.call_id = e.call_id) FROM ended_calls e WHERE e.sdkappid = $1 AND e.call_id = $2 AND e.start_ts >= $3")
         .i64(sdkappid)
         .text(call_id)
         .i64(oldest_ts);
     auto r = co_await exec(std::move(b), due);
     if (!r) co_return std::move(r).error();
     const auto& rows = (*r)[0];
-    if (rows.size() == 0) co_return std::optional<stored_record>{};
+    if (rows.size() == 0 || rows.is_null(0, 0)) co_return std::optional<stored_record>{};
     auto rec = stored_record::from_doc(rows.bytes(0, 0));
     if (!rec) co_return corrupt("a record's document");
     cache_.put(sdkappid, call_id, *rec);
