@@ -75,6 +75,17 @@ class pg_store_test : public ::testing::Test {
   testing::io_runner io_;
 };
 
+// Bytes as a PostgreSQL bytea literal ('\x...').
+std::string bytea_literal(std::string_view bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out = "'\\x";
+  for (unsigned char ch : bytes) {
+    out += digits[ch >> 4];
+    out += digits[ch & 15];
+  }
+  return out + "'";
+}
+
 TEST_F(pg_store_test, an_empty_database_gets_the_current_schema) {
   auto s = open();
   ASSERT_TRUE(s);
@@ -101,14 +112,8 @@ TEST_F(pg_store_test, the_previous_version_is_upgraded_and_keeps_its_live_calls)
   st.caller = "alice";
   st.start_ms = 1'700'000'000'000;
   const std::string bytes = calls::encode(st);
-  std::string hex;
-  for (unsigned char ch : bytes) {
-    static const char* digits = "0123456789abcdef";
-    hex += digits[ch >> 4];
-    hex += digits[ch & 15];
-  }
   ASSERT_EQ(testing::pg_exec(url_, "INSERT INTO live_calls (sdkappid, call_id, state, deadline_ms) VALUES "
-                                   "(1400000001, 'kept', '\\x" + hex + "', 1700000030000)"),
+                                   "(1400000001, 'kept', " + bytea_literal(bytes) + ", 1700000030000)"),
             "");
   auto s = open();
   ASSERT_TRUE(s);
@@ -152,14 +157,8 @@ TEST_F(pg_store_test, version_3_records_are_found_by_call_after_the_upgrade) {
   rec.caller = "alice";
   std::string doc;
   encode_doc(doc, rec);
-  std::string hex;
-  for (unsigned char ch : doc) {
-    static const char* digits = "0123456789abcdef";
-    hex += digits[ch >> 4];
-    hex += digits[ch & 15];
-  }
   ASSERT_EQ(testing::pg_exec(url_, "INSERT INTO records (sdkappid, start_ts, call_id, result, call_type, media, doc) "
-                                   "VALUES (1400000001, 1700010000, 'v3-call', 0, 0, 0, '\\x" + hex + "'); "
+                                   "VALUES (1400000001, 1700010000, 'v3-call', 0, 0, 0, " + bytea_literal(doc) + "); "
                                    "INSERT INTO ended_calls VALUES (1400000001, 'v3-call', 1700010000)"),
             "");
   auto s = open();
