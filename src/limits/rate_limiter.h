@@ -3,6 +3,7 @@
 // since a shared one asks over the network.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <optional>
@@ -14,6 +15,9 @@ namespace callrec::limits {
 class rate_limiter {
  public:
   virtual ~rate_limiter() = default;
+  // Called once for each I/O thread's executor before it serves requests (an io_context run by one thread):
+  // a limiter that talks to a server keeps a connection per thread. In-process limiters need nothing.
+  virtual void attach(const boost::asio::any_io_executor& ex) { (void)ex; }
   // Admits a request of `app` under `limit` at now_ms (unix milliseconds) when at least one token is left, and
   // takes `cost` tokens (an event limit admits with cost 0 and is charged the batch once it is read).
   virtual boost::asio::awaitable<bool> admit(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms) = 0;

@@ -1,10 +1,12 @@
 #include "limits/redis_rate_limiter.h"
 
+#include <arpa/inet.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <netdb.h>
 #include <unistd.h>
 
-#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/execution_context.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -12,7 +14,7 @@
 #include <charconv>
 #include <cstdio>
 #include <deque>
-#include <thread>
+#include <mutex>
 #include <unordered_map>
 
 #include "core/thread_completion.h"
@@ -101,52 +103,154 @@ result<redis_address> parse_redis_url(std::string_view url) {
   return a;
 }
 
-// Everything that lives on the limiter's thread (hiredis is not thread-safe): the connection, its Asio
-// descriptor, the reconnect timer. Shared with the handlers that may outlive the limiter's destructor call.
-struct redis_rate_limiter::impl : std::enable_shared_from_this<impl> {
-  impl(const redis_options& o, redis_address a, const std::vector<std::pair<std::uint32_t, rates>>& apps,
-       obs::metrics& m)
-      : opt(o), addr(std::move(a)), local(apps), metrics(m), work(asio::make_work_guard(ctx)), retry(ctx) {
+// What the links of one limiter share; any thread. `mu` guards `links` and `attached`: once the limiter is
+// gone (attached false) a link still running touches neither the metrics nor the log.
+struct redis_rate_limiter::shared {
+  shared(const redis_options& o, redis_address a, const std::vector<std::pair<std::uint32_t, rates>>& apps,
+         obs::metrics& m)
+      : opt(o), addr(std::move(a)), local(apps), metrics(m) {
     for (const auto& [app, r] : apps) app_rates.emplace(app, r);
   }
-
   redis_options opt;
   redis_address addr;
   local_rate_limiter local;
   obs::metrics& metrics;
   std::unordered_map<std::uint32_t, rates> app_rates;
-  std::atomic<bool> up{false};  // any thread: decisions go to Redis
 
-  asio::io_context ctx{1};
-  asio::executor_work_guard<asio::io_context::executor_type> work;
-  std::thread thread;
+  std::mutex mu;
+  bool attached = true;
+  std::vector<std::weak_ptr<link>> links;
+  std::atomic<int> link_count{0}, ready_count{0};
+  std::atomic<bool> outage_said{false};
 
-  // The limiter's thread only:
+  bool up() const noexcept {
+    const int n = link_count.load(std::memory_order_relaxed);
+    return n > 0 && ready_count.load(std::memory_order_relaxed) == n;
+  }
+  // fn(metrics) unless the limiter is gone.
+  template <class Fn>
+  void with_metrics(Fn&& fn) {
+    std::lock_guard lock(mu);
+    if (attached) fn(metrics);
+  }
+  void publish() {
+    with_metrics([&](obs::metrics& m) { m.rate_limit_shared.store(up() ? 1 : 0, std::memory_order_relaxed); });
+  }
+};
+
+namespace {
+
+// The links of the calling thread (one per limiter that attached it).
+thread_local std::vector<std::shared_ptr<redis_rate_limiter::link>> thread_links;
+
+}  // namespace
+
+// One connection to Redis, on one I/O thread, driven by that thread's io_context (hiredis is not thread-safe;
+// each thread has its own). Requests on the thread reach it without a thread hop, and its answers resume them
+// on the same thread. Everything here runs on that thread, except close_now (the context's shutdown).
+struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
+  link(std::shared_ptr<shared> s, asio::any_io_executor e)
+      : st(std::move(s)), ex(std::move(e)), retry(std::make_unique<asio::steady_timer>(ex)) {}
+  ~link() {
+    stopping = true;
+    if (ac) {
+      auto* c = ac;
+      ac = nullptr;
+      redisAsyncFree(c);
+    }
+  }
+
+  std::shared_ptr<shared> st;
+  asio::any_io_executor ex;
   redisAsyncContext* ac = nullptr;
   std::unique_ptr<asio::posix::stream_descriptor> socket;
   bool want_read = false, want_write = false, reading = false, writing = false;
-  bool ready = false;        // connected, authenticated, script loaded
-  std::string sha;           // the script's SHA1, from SCRIPT LOAD
-  asio::steady_timer retry;  // reconnects, and bounds a connection attempt
-  bool outage_said = false;
+  bool flush_posted = false;  // a write of hiredis's output buffer is queued on the thread
+  bool ready = false;  // connected, authenticated, script loaded
+  std::string sha;     // the script's SHA1, from SCRIPT LOAD
+  std::unique_ptr<asio::steady_timer> retry;  // reconnects, and bounds a connection attempt
   bool stopping = false;
   std::uint64_t generation = 0;  // connection attempts, so stale timers do nothing
 
+  // The io_context's service that closes its links when the context shuts down (an I/O thread's context may
+  // go before the limiter: a node stops its server first).
+  struct closer : asio::execution_context::service {
+    static inline asio::execution_context::id id;
+    explicit closer(asio::execution_context& c) : asio::execution_context::service(c) {}
+    std::vector<std::weak_ptr<link>> links;  // the context's thread, then its shutdown
+    void shutdown() override {
+      for (auto& w : links) {
+        if (auto l = w.lock()) l->close_now();
+      }
+      links.clear();
+    }
+  };
+
+  // On the link's thread: registers it, connects.
+  void start() {
+    thread_links.push_back(shared_from_this());
+    asio::use_service<closer>(asio::query(ex, asio::execution::context)).links.push_back(weak_from_this());
+    connect();
+  }
+  // On the link's thread: closes the connection for good and forgets the link.
+  void stop() {
+    close_now();
+    std::erase_if(thread_links, [this](const auto& l) { return l.get() == this; });
+  }
+  void close_now() {
+    if (stopping) return;
+    stopping = true;
+    if (ac) {
+      auto* c = ac;
+      ac = nullptr;
+      redisAsyncFree(c);  // fails what is pending
+    }
+    socket.reset();
+    retry.reset();
+    set_ready(false);
+    {
+      std::lock_guard lock(st->mu);
+      std::erase_if(st->links, [this](const auto& w) { return w.expired() || w.lock().get() == this; });
+    }
+    st->link_count.fetch_sub(1);
+    st->publish();
+  }
+
+  void set_ready(bool r) {
+    if (r == ready) return;
+    ready = r;
+    st->ready_count.fetch_add(r ? 1 : -1);
+    st->publish();
+  }
+
   // ---- hiredis event hooks (privdata: impl*)
   static void add_read(void* p) {
-    auto* self = static_cast<impl*>(p);
+    auto* self = static_cast<link*>(p);
     self->want_read = true;
     self->arm(false);
   }
-  static void del_read(void* p) { static_cast<impl*>(p)->want_read = false; }
+  static void del_read(void* p) { static_cast<link*>(p)->want_read = false; }
   static void add_write(void* p) {
-    auto* self = static_cast<impl*>(p);
+    auto* self = static_cast<link*>(p);
     self->want_write = true;
-    self->arm(true);
+    // The socket nearly always takes the command at once: write it from a fresh handler (not from inside
+    // hiredis's call) rather than wait for writability, which costs Asio an epoll_ctl pair and a poll round a
+    // command. Only what the socket did not take waits.
+    if (!self->ac || !(self->ac->c.flags & REDIS_CONNECTED)) {
+      self->arm(true);  // connecting: writability is how hiredis learns the connection is up
+      return;
+    }
+    if (self->flush_posted) return;
+    self->flush_posted = true;
+    asio::post(self->ex, [l = self->shared_from_this()] {
+      l->flush_posted = false;
+      if (l->ac && l->want_write) redisAsyncHandleWrite(l->ac);
+      if (l->ac && l->want_write) l->arm(true);
+    });
   }
-  static void del_write(void* p) { static_cast<impl*>(p)->want_write = false; }
+  static void del_write(void* p) { static_cast<link*>(p)->want_write = false; }
   static void cleanup(void* p) {
-    auto* self = static_cast<impl*>(p);
+    auto* self = static_cast<link*>(p);
     self->want_read = self->want_write = false;
     if (self->socket) {
       boost::system::error_code ec;
@@ -176,8 +280,8 @@ struct redis_rate_limiter::impl : std::enable_shared_from_this<impl> {
   void connect() {
     if (stopping) return;
     const std::uint64_t gen = ++generation;
-    ready = false;
-    ac = redisAsyncConnect(addr.host.c_str(), addr.port);
+    set_ready(false);
+    ac = redisAsyncConnect(st->addr.host.c_str(), st->addr.port);
     if (!ac || ac->err) {
       down(ac ? ac->errstr : "cannot allocate a connection");
       if (ac) redisAsyncFree(ac);
@@ -186,7 +290,7 @@ struct redis_rate_limiter::impl : std::enable_shared_from_this<impl> {
       return;
     }
     ac->data = this;
-    socket = std::make_unique<asio::posix::stream_descriptor>(ctx, ::dup(ac->c.fd));
+    socket = std::make_unique<asio::posix::stream_descriptor>(ex, ::dup(ac->c.fd));
     ac->ev.data = this;
     ac->ev.addRead = &add_read;
     ac->ev.delRead = &del_read;
@@ -196,52 +300,51 @@ struct redis_rate_limiter::impl : std::enable_shared_from_this<impl> {
     redisAsyncSetConnectCallback(ac, &on_connect);
     redisAsyncSetDisconnectCallback(ac, &on_disconnect);
     // hiredis 0.14 has no connect timeout: an attempt that has not become ready in a second is dropped.
-    retry.expires_after(std::chrono::seconds(1));
-    retry.async_wait([self = shared_from_this(), gen](boost::system::error_code ec) {
+    retry->expires_after(std::chrono::seconds(1));
+    retry->async_wait([self = shared_from_this(), gen](boost::system::error_code ec) {
       if (ec || self->generation != gen || self->ready || self->stopping) return;
       self->drop("no answer within a second");
     });
   }
 
   static void on_connect(const redisAsyncContext* c, int status) {
-    auto* self = static_cast<impl*>(c->data);
+    auto* self = static_cast<link*>(c->data);
     if (status != REDIS_OK) {
       self->ac = nullptr;  // hiredis frees it
       self->down(c->errstr);
       self->schedule_reconnect();
       return;
     }
-    if (!self->addr.password.empty()) {
-      self->command({"AUTH", self->addr.password}, [](impl& s, redisReply* r) {
+    if (!self->st->addr.password.empty()) {
+      self->command({"AUTH", self->st->addr.password}, [](link& s, redisReply* r) {
         if (!r || r->type == REDIS_REPLY_ERROR) s.drop(r ? std::string(r->str, r->len) : "AUTH failed");
       });
     }
-    if (self->addr.db != 0) {
-      self->command({"SELECT", std::to_string(self->addr.db)}, [](impl& s, redisReply* r) {
+    if (self->st->addr.db != 0) {
+      self->command({"SELECT", std::to_string(self->st->addr.db)}, [](link& s, redisReply* r) {
         if (!r || r->type == REDIS_REPLY_ERROR) s.drop(r ? std::string(r->str, r->len) : "SELECT failed");
       });
     }
-    self->command({"SCRIPT", "LOAD", bucket_script}, [](impl& s, redisReply* r) {
+    self->command({"SCRIPT", "LOAD", bucket_script}, [](link& s, redisReply* r) {
       if (!r || r->type != REDIS_REPLY_STRING) {
         s.drop(r && r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : "SCRIPT LOAD failed");
         return;
       }
       s.sha.assign(r->str, r->len);
-      s.ready = true;
-      s.up.store(true);
-      s.metrics.rate_limit_shared.store(1, std::memory_order_relaxed);
-      if (s.outage_said) {
-        std::fprintf(stderr, "callrec: redis %s:%d answers again: rate limits are shared by the cluster\n",
-                     s.addr.host.c_str(), s.addr.port);
+      s.set_ready(true);
+      // Said once, when every thread's connection is back.
+      if (s.st->up() && s.st->outage_said.exchange(false)) {
+        s.st->with_metrics([&](obs::metrics&) {
+          std::fprintf(stderr, "callrec: redis %s:%d answers again: rate limits are shared by the cluster\n",
+                       s.st->addr.host.c_str(), s.st->addr.port);
+        });
       }
-      s.outage_said = false;
     });
   }
 
   static void on_disconnect(const redisAsyncContext* c, int status) {
-    auto* self = static_cast<impl*>(c->data);
+    auto* self = static_cast<link*>(c->data);
     self->ac = nullptr;
-    self->ready = false;
     if (self->stopping) return;
     self->down(status == REDIS_OK ? "disconnected" : c->errstr);
     self->schedule_reconnect();
@@ -255,36 +358,35 @@ struct redis_rate_limiter::impl : std::enable_shared_from_this<impl> {
       ac = nullptr;
       redisAsyncFree(c);  // calls the pending replies with null, then cleanup; no disconnect callback for a free
     }
-    ready = false;
     schedule_reconnect();
   }
 
   void down(const std::string& why) {
-    up.store(false);
-    metrics.rate_limit_shared.store(0, std::memory_order_relaxed);
-    if (!outage_said && !stopping) {
-      outage_said = true;
-      std::fprintf(stderr,
-                   "callrec: warning: redis %s:%d cannot be reached (%s): each node limits requests on its own "
-                   "until it answers again\n",
-                   addr.host.c_str(), addr.port, why.c_str());
+    set_ready(false);
+    if (!stopping && !st->outage_said.exchange(true)) {
+      st->with_metrics([&](obs::metrics&) {
+        std::fprintf(stderr,
+                     "callrec: warning: redis %s:%d cannot be reached (%s): each node limits requests on its own "
+                     "until it answers again\n",
+                     st->addr.host.c_str(), st->addr.port, why.c_str());
+      });
     }
   }
 
   void schedule_reconnect() {
     if (stopping) return;
     const std::uint64_t gen = ++generation;
-    retry.expires_after(opt.reconnect_every);
-    retry.async_wait([self = shared_from_this(), gen](boost::system::error_code ec) {
+    retry->expires_after(st->opt.reconnect_every);
+    retry->async_wait([self = shared_from_this(), gen](boost::system::error_code ec) {
       if (ec || self->generation != gen || self->stopping) return;
       self->connect();
     });
   }
 
   // ---- commands
-  using reply_fn = void (*)(impl&, redisReply*);
+  using reply_fn = void (*)(link&, redisReply*);
   struct pending {
-    impl* self;
+    link* self;
     reply_fn fn;
   };
 
@@ -336,8 +438,8 @@ struct redis_rate_limiter::impl : std::enable_shared_from_this<impl> {
 
   // Queues a check (done set) or a charge (done empty) for (app, limit), and sends a call if none is out.
   void bucket(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms, completion<bool> done) {
-    auto it = app_rates.find(app);
-    if (it == app_rates.end() || limit >= count) {
+    auto it = st->app_rates.find(app);
+    if (it == st->app_rates.end() || limit >= count) {
       if (done) done(false);  // an app not configured is never admitted
       return;
     }
@@ -378,19 +480,19 @@ struct redis_rate_limiter::impl : std::enable_shared_from_this<impl> {
       q.busy = false;
       fail(q.out, "redis is not connected");
       // Possibly inside a hiredis callback: the connection is dropped from a fresh handler, not from here.
-      asio::post(ctx, [self = shared_from_this()] {
+      asio::post(ex, [self = shared_from_this()] {
         if (self->ac) self->drop("cannot send a command");
       });
       return;
     }
     in_order.push_back(&q);
-    metrics.rate_limit_redis_calls.add();
+    st->with_metrics([](obs::metrics& m) { m.rate_limit_redis_calls.add(); });
   }
   // The buckets whose calls are out, in the order they were sent: Redis answers a connection's commands in
   // order, so each bucket reply belongs to the front one.
   std::deque<bucket_queue*> in_order;
 
-  static void on_bucket_reply(impl& s, redisReply* r) {
+  static void on_bucket_reply(link& s, redisReply* r) {
     if (s.in_order.empty()) return;
     bucket_queue& q = *s.in_order.front();
     s.in_order.pop_front();
@@ -406,7 +508,7 @@ struct redis_rate_limiter::impl : std::enable_shared_from_this<impl> {
     }
     if (r->type == REDIS_REPLY_INTEGER) {
       const auto admitted = static_cast<std::size_t>(std::max<long long>(0, r->integer));
-      s.metrics.rate_limit_shared_decisions.add(out.size());
+      s.st->with_metrics([&](obs::metrics& m) { m.rate_limit_shared_decisions.add(out.size()); });
       for (std::size_t i = 0; i < out.size(); ++i) out[i].done(i < admitted);
     } else {
       const std::string why = r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : "not a number";
@@ -422,71 +524,105 @@ struct redis_rate_limiter::impl : std::enable_shared_from_this<impl> {
     checks.clear();
   }
 
-  void stop() {
-    stopping = true;
-    retry.cancel();
-    if (ac) {
-      auto* c = ac;
-      ac = nullptr;
-      redisAsyncFree(c);
-    }
-    socket.reset();
-    work.reset();
-  }
 };
+
+namespace {
+
+// The link of `st` on the calling thread, if it has one.
+redis_rate_limiter::link* thread_link(const redis_rate_limiter::shared* st) {
+  for (const auto& l : thread_links) {
+    if (l->st.get() == st) return l.get();
+  }
+  return nullptr;
+}
+
+// A host name resolved once, at start (the links connect from I/O threads, which must not wait for a
+// resolver); the name itself when it does not resolve now.
+std::string numeric_host(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 || !found) return host;
+  char buf[INET6_ADDRSTRLEN] = {};
+  const void* at = found->ai_family == AF_INET6
+                       ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(found->ai_addr)->sin6_addr)
+                       : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(found->ai_addr)->sin_addr);
+  const bool ok = ::inet_ntop(found->ai_family, at, buf, sizeof buf) != nullptr;
+  ::freeaddrinfo(found);
+  return ok ? std::string(buf) : host;
+}
+
+}  // namespace
 
 redis_rate_limiter::redis_rate_limiter(const redis_options& options,
                                        const std::vector<std::pair<std::uint32_t, rates>>& apps,
                                        obs::metrics& metrics) {
   auto addr = parse_redis_url(options.url);
-  impl_ = std::make_shared<impl>(options, addr ? std::move(*addr) : redis_address{}, apps, metrics);
+  if (addr) addr->host = numeric_host(addr->host);
+  shared_ = std::make_shared<shared>(options, addr ? std::move(*addr) : redis_address{}, apps, metrics);
   metrics.rate_limit_shared.store(0, std::memory_order_relaxed);
-  impl_->thread = std::thread([i = impl_.get()] { i->ctx.run(); });
-  asio::post(impl_->ctx, [i = impl_] { i->connect(); });
 }
 
 redis_rate_limiter::~redis_rate_limiter() {
-  asio::post(impl_->ctx, [i = impl_] { i->stop(); });
-  impl_->thread.join();
+  std::vector<std::shared_ptr<link>> alive;
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->attached = false;
+    for (auto& w : shared_->links) {
+      if (auto l = w.lock()) alive.push_back(std::move(l));
+    }
+  }
+  for (auto& l : alive) asio::post(l->ex, [l] { l->stop(); });
 }
 
-bool redis_rate_limiter::shared() const noexcept { return impl_->up.load(); }
+void redis_rate_limiter::attach(const asio::any_io_executor& ex) {
+  auto l = std::make_shared<link>(shared_, ex);
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->links.push_back(l);
+  }
+  shared_->link_count.fetch_add(1);
+  shared_->publish();
+  asio::post(ex, [l] { l->start(); });
+}
+
+bool redis_rate_limiter::shared_up() const noexcept { return shared_->up(); }
 
 std::optional<bool> redis_rate_limiter::admit_now(std::uint32_t app, limit_id limit, double cost,
                                                   std::int64_t now_ms) {
-  if (impl_->up.load(std::memory_order_relaxed)) return std::nullopt;  // Redis decides: admit() waits for it
-  impl_->metrics.rate_limit_local_decisions.add();
-  return impl_->local.admit_now(app, limit, cost, now_ms);
+  if (const link* l = thread_link(shared_.get()); l && l->ready) return std::nullopt;  // admit() asks Redis
+  shared_->metrics.rate_limit_local_decisions.add();
+  return shared_->local.admit_now(app, limit, cost, now_ms);
 }
 
 boost::asio::awaitable<bool> redis_rate_limiter::admit(std::uint32_t app, limit_id limit, double cost,
                                                        std::int64_t now_ms) {
-  auto i = impl_;
-  auto asked = await_store_thread<bool>(
-      [&](completion<bool> done) {
-        asio::post(i->ctx, [i, app, limit, cost, now_ms, done = std::move(done)]() mutable {
-          i->bucket(app, limit, cost, now_ms, std::move(done));
-        });
-      },
-      std::chrono::steady_clock::now() + i->opt.answer_within, "redis did not answer in time");
-  auto r = co_await std::move(asked);
-  if (r) co_return *r;
-  if (r.error().code == errc::timeout) {
-    // Unanswered: treat the connection as lost, so the next requests decide locally at once.
-    asio::post(i->ctx, [i] {
-      if (i->ready) i->drop("no answer within " + std::to_string(i->opt.answer_within.count()) + " ms");
-    });
+  auto st = shared_;
+  if (link* l = thread_link(st.get()); l && l->ready) {
+    const std::weak_ptr<link> weak = l->weak_from_this();
+    auto asked = await_store_thread<bool>(
+        [&](completion<bool> done) { l->bucket(app, limit, cost, now_ms, std::move(done)); },
+        std::chrono::steady_clock::now() + st->opt.answer_within, "redis did not answer in time");
+    auto r = co_await std::move(asked);
+    if (r) co_return *r;
+    if (r.error().code == errc::timeout) {
+      // Unanswered: treat the connection as lost, so the next requests decide locally at once. (The answer
+      // is posted back to this coroutine's executor: the link's own thread.)
+      if (auto held = weak.lock(); held && held->ready) {
+        held->drop("no answer within " + std::to_string(st->opt.answer_within.count()) + " ms");
+      }
+    }
   }
-  i->metrics.rate_limit_local_decisions.add();
-  co_return *i->local.admit_now(app, limit, cost, now_ms);
+  st->metrics.rate_limit_local_decisions.add();
+  co_return *st->local.admit_now(app, limit, cost, now_ms);
 }
 
 void redis_rate_limiter::charge(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms) {
-  if (!impl_->up.load(std::memory_order_relaxed)) {
-    impl_->local.charge(app, limit, cost, now_ms);
+  if (link* l = thread_link(shared_.get()); l && l->ready) {
+    l->bucket(app, limit, cost, now_ms, {});
     return;
   }
-  asio::post(impl_->ctx, [i = impl_, app, limit, cost, now_ms] { i->bucket(app, limit, cost, now_ms, {}); });
+  shared_->local.charge(app, limit, cost, now_ms);
 }
 
 }  // namespace callrec::limits

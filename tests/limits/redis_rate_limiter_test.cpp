@@ -49,13 +49,17 @@ class redis_limiter_test : public ::testing::Test {
     redis_options o;
     o.url = "redis://127.0.0.1:" + std::to_string(port_);
     o.reconnect_every = 100ms;
-    return std::make_unique<redis_rate_limiter>(o, std::vector<std::pair<std::uint32_t, rates>>{{app, ten_per_second()}},
-                                                m);
+    auto l = std::make_unique<redis_rate_limiter>(o, std::vector<std::pair<std::uint32_t, rates>>{{app, ten_per_second()}},
+                                                  m);
+    l->attach(io_.context().get_executor());  // the thread that runs the checks
+    return l;
   }
-  // One decision as a request makes it: at once when the limiter can, else by asking Redis.
+  // One decision as a request makes it, on the I/O thread: at once when the limiter can, else by asking Redis.
   bool decide(redis_rate_limiter& l, std::int64_t now_ms) {
-    if (auto now = l.admit_now(app, get, 1, now_ms)) return *now;
-    return io_.run(l.admit(app, get, 1, now_ms));
+    return io_.run([](redis_rate_limiter& l, std::int64_t now_ms) -> boost::asio::awaitable<bool> {
+      if (auto now = l.admit_now(app, get, 1, now_ms)) co_return *now;
+      co_return co_await l.admit(app, get, 1, now_ms);
+    }(l, now_ms));
   }
 
   int port_ = 0;
@@ -67,7 +71,7 @@ TEST_F(redis_limiter_test, two_nodes_share_one_bucket) {
   obs::metrics m1, m2;
   auto a = make(m1);
   auto b = make(m2);
-  ASSERT_TRUE(eventually([&] { return a->shared() && b->shared(); }));
+  ASSERT_TRUE(eventually([&] { return a->shared_up() && b->shared_up(); }));
   // 10 per second, a burst of 10: the two nodes together admit 10 at one instant, not 10 each.
   int admitted = 0;
   for (int i = 0; i < 20; ++i) admitted += decide(i % 2 ? *a : *b, 1'700'000'000'000);
@@ -83,7 +87,7 @@ TEST_F(redis_limiter_test, concurrent_checks_share_script_calls_and_the_limit_ho
   obs::metrics m1, m2;
   auto a = make(m1);
   auto b = make(m2);
-  ASSERT_TRUE(eventually([&] { return a->shared() && b->shared(); }));
+  ASSERT_TRUE(eventually([&] { return a->shared_up() && b->shared_up(); }));
   // 200 checks at one instant, all in flight together on both nodes: a node queues the checks that arrive
   // while its call for the bucket is out and decides them in its next call; the cluster still admits 10.
   constexpr int checks = 200;
@@ -107,11 +111,14 @@ TEST_F(redis_limiter_test, events_are_charged_to_the_shared_bucket) {
   obs::metrics m1, m2;
   auto a = make(m1);
   auto b = make(m2);
-  ASSERT_TRUE(eventually([&] { return a->shared() && b->shared(); }));
+  ASSERT_TRUE(eventually([&] { return a->shared_up() && b->shared_up(); }));
   constexpr limit_id events = id("events");
   // Default 2000 events/s: node a admits a batch and is charged 2500 events for it.
   ASSERT_TRUE(io_.run(a->admit(app, events, 0, 1'700'000'000'000)));
-  a->charge(app, events, 2500, 1'700'000'000'000);
+  io_.run([](redis_rate_limiter& l) -> boost::asio::awaitable<bool> {
+    l.charge(app, events, 2500, 1'700'000'000'000);  // on the I/O thread, as a request charges
+    co_return true;
+  }(*a));
   // The charge is applied in Redis before node b asks (same connection order is not guaranteed across
   // nodes: wait until b sees the balance below one token).
   EXPECT_TRUE(eventually([&] { return !io_.run(b->admit(app, events, 0, 1'700'000'000'000)); }));
@@ -120,12 +127,12 @@ TEST_F(redis_limiter_test, events_are_charged_to_the_shared_bucket) {
 TEST_F(redis_limiter_test, without_redis_each_node_decides_alone_and_takes_redis_back) {
   obs::metrics m;
   auto a = make(m);
-  ASSERT_TRUE(eventually([&] { return a->shared(); }));
+  ASSERT_TRUE(eventually([&] { return a->shared_up(); }));
   server_->stop();
   // The next decisions are local (the limiter notices the lost connection or the missing answer).
   ASSERT_TRUE(eventually([&] {
     (void)decide(*a, 1'700'000'000'000);
-    return !a->shared();
+    return !a->shared_up();
   }));
   int admitted = 0;
   for (int i = 0; i < 20; ++i) admitted += decide(*a, 1'700'000'001'000);
@@ -133,7 +140,7 @@ TEST_F(redis_limiter_test, without_redis_each_node_decides_alone_and_takes_redis
   EXPECT_GT(m.rate_limit_local_decisions.value(), 0u);
   EXPECT_NE(m.render().find("callrec_rate_limit_shared_up 0\n"), std::string::npos);
   server_->start();
-  EXPECT_TRUE(eventually([&] { return a->shared(); })) << "the limiter reconnects by itself";
+  EXPECT_TRUE(eventually([&] { return a->shared_up(); })) << "the limiter reconnects by itself";
   const auto local = m.rate_limit_local_decisions.value();
   (void)decide(*a, 1'700'000'002'000);
   EXPECT_EQ(m.rate_limit_local_decisions.value(), local);
@@ -144,7 +151,7 @@ TEST_F(redis_limiter_test, an_unreachable_redis_from_the_start_leaves_decisions_
   redis_options o;
   o.url = "redis://127.0.0.1:1";
   auto l = std::make_unique<redis_rate_limiter>(o, std::vector<std::pair<std::uint32_t, rates>>{{app, ten_per_second()}}, m);
-  EXPECT_FALSE(l->shared());
+  EXPECT_FALSE(l->shared_up());
   EXPECT_TRUE(l->admit_now(app, get, 1, 1'700'000'000'000).value());
   EXPECT_FALSE(l->admit_now(0, get, 1, 1'700'000'000'000).value()) << "an app not configured is refused";
 }
