@@ -6,7 +6,9 @@
 #include <netdb.h>
 #include <unistd.h>
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/execution_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -17,7 +19,7 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "core/thread_completion.h"
+#include "core/error.h"
 
 namespace callrec::limits {
 
@@ -150,7 +152,10 @@ thread_local std::vector<std::shared_ptr<redis_rate_limiter::link>> thread_links
 // on the same thread. Everything here runs on that thread, except close_now (the context's shutdown).
 struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
   link(std::shared_ptr<shared> s, asio::any_io_executor e)
-      : st(std::move(s)), ex(std::move(e)), retry(std::make_unique<asio::steady_timer>(ex)) {}
+      : st(std::move(s)),
+        ex(std::move(e)),
+        retry(std::make_unique<asio::steady_timer>(ex)),
+        watch(std::make_unique<asio::steady_timer>(ex)) {}
   ~link() {
     stopping = true;
     if (ac) {
@@ -207,6 +212,7 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
     }
     socket.reset();
     retry.reset();
+    watch.reset();
     set_ready(false);
     {
       std::lock_guard lock(st->mu);
@@ -421,10 +427,15 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
   // bucket, not per request, and every check is still decided inside Redis's atomic script against the
   // cluster's bucket (nothing is taken or admitted by the node on its own). Charges queued meanwhile are
   // taken by the same call, before the checks.
+  // A check's answer, resumed on the link's thread (posted: never from inside a hiredis callback).
+  using answer_handler = asio::any_completion_handler<void(result<bool>)>;
   struct check {
     double cost;
-    completion<bool> done;
+    answer_handler done;
   };
+  void answer(answer_handler h, result<bool> r) {
+    asio::post(ex, [h = std::move(h), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
+  }
   struct bucket_queue {
     std::string key;  // callrec:rl:<app>:<limit>
     double rate = 0;
@@ -433,18 +444,19 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
     std::int64_t now_ms = 0;  // the latest time among the queued checks and charges
     std::vector<check> out;   // the checks of the call out, in the order its script decides them
     bool busy = false;        // a call is out
+    std::chrono::steady_clock::time_point sent_at;  // of the call out
   };
   std::unordered_map<std::uint64_t, bucket_queue> queues;
 
   // Queues a check (done set) or a charge (done empty) for (app, limit), and sends a call if none is out.
-  void bucket(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms, completion<bool> done) {
+  void bucket(std::uint32_t app, limit_id limit, double cost, std::int64_t now_ms, answer_handler done) {
     auto it = st->app_rates.find(app);
     if (it == st->app_rates.end() || limit >= count) {
-      if (done) done(false);  // an app not configured is never admitted
+      if (done) answer(std::move(done), false);  // an app not configured is never admitted
       return;
     }
     if (!ready || !ac) {
-      if (done) done(make_error(errc::unavailable, "redis is not connected"));
+      if (done) answer(std::move(done), make_error(errc::unavailable, "redis is not connected"));
       return;
     }
     auto& q = queues[std::uint64_t{app} << 8 | limit];
@@ -486,7 +498,33 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
       return;
     }
     in_order.push_back(&q);
+    q.sent_at = std::chrono::steady_clock::now();
+    if (!watching) watch_after(st->opt.answer_within);
     st->with_metrics([](obs::metrics& m) { m.rate_limit_redis_calls.add(); });
+  }
+
+  // The answer deadline, one timer for the link (not one per check): a call out longer than answer_within
+  // ends the connection, which fails its checks and those queued behind (they decide locally), and the next
+  // requests decide locally at once until it is back.
+  std::unique_ptr<asio::steady_timer> watch;
+  bool watching = false;
+  void watch_after(std::chrono::steady_clock::duration d) {
+    if (!watch) return;
+    watching = true;
+    watch->expires_after(d);
+    watch->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      self->watching = false;
+      if (ec || self->stopping) return;
+      const auto now = std::chrono::steady_clock::now();
+      auto oldest = now;
+      for (const auto* q : self->in_order) oldest = std::min(oldest, q->sent_at);
+      if (self->in_order.empty()) return;
+      if (now - oldest >= self->st->opt.answer_within) {
+        self->drop("no answer within " + std::to_string(self->st->opt.answer_within.count()) + " ms");
+        return;
+      }
+      self->watch_after(oldest + self->st->opt.answer_within - now);
+    });
   }
   // The buckets whose calls are out, in the order they were sent: Redis answers a connection's commands in
   // order, so each bucket reply belongs to the front one.
@@ -501,26 +539,26 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
     q.out.clear();
     if (!r) {
       // The connection is going away (hiredis fails what is pending): so do the checks queued behind.
-      fail(out, "redis did not decide", "no reply");
-      fail(q.waiting, "redis is not connected");
+      s.fail(out, "redis did not decide", "no reply");
+      s.fail(q.waiting, "redis is not connected");
       q.charges = 0;
       return;
     }
     if (r->type == REDIS_REPLY_INTEGER) {
       const auto admitted = static_cast<std::size_t>(std::max<long long>(0, r->integer));
       s.st->with_metrics([&](obs::metrics& m) { m.rate_limit_shared_decisions.add(out.size()); });
-      for (std::size_t i = 0; i < out.size(); ++i) out[i].done(i < admitted);
+      for (std::size_t i = 0; i < out.size(); ++i) s.answer(std::move(out[i].done), i < admitted);
     } else {
       const std::string why = r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : "not a number";
-      fail(out, "redis did not decide", why);
+      s.fail(out, "redis did not decide", why);
       // NOSCRIPT and the like: the server lost the script (restarted without us noticing); start over.
       s.drop(why);
     }
     s.send_queue(q);
   }
 
-  static void fail(std::vector<check>& checks, const char* what, const std::string& detail = {}) {
-    for (auto& c : checks) c.done(make_error(errc::unavailable, what, detail));
+  void fail(std::vector<check>& checks, const char* what, const std::string& detail = {}) {
+    for (auto& c : checks) answer(std::move(c.done), make_error(errc::unavailable, what, detail));
     checks.clear();
   }
 
@@ -599,19 +637,14 @@ boost::asio::awaitable<bool> redis_rate_limiter::admit(std::uint32_t app, limit_
                                                        std::int64_t now_ms) {
   auto st = shared_;
   if (link* l = thread_link(st.get()); l && l->ready) {
-    const std::weak_ptr<link> weak = l->weak_from_this();
-    auto asked = await_store_thread<bool>(
-        [&](completion<bool> done) { l->bucket(app, limit, cost, now_ms, std::move(done)); },
-        std::chrono::steady_clock::now() + st->opt.answer_within, "redis did not answer in time");
+    // Answered on this thread by the link (a decision, or an error when Redis cannot decide in time).
+    auto asked = asio::async_initiate<const asio::use_awaitable_t<>, void(result<bool>)>(
+        [l, app, limit, cost, now_ms](auto handler) {
+          l->bucket(app, limit, cost, now_ms, link::answer_handler(std::move(handler)));
+        },
+        asio::use_awaitable);
     auto r = co_await std::move(asked);
     if (r) co_return *r;
-    if (r.error().code == errc::timeout) {
-      // Unanswered: treat the connection as lost, so the next requests decide locally at once. (The answer
-      // is posted back to this coroutine's executor: the link's own thread.)
-      if (auto held = weak.lock(); held && held->ready) {
-        held->drop("no answer within " + std::to_string(st->opt.answer_within.count()) + " ms");
-      }
-    }
   }
   st->metrics.rate_limit_local_decisions.add();
   co_return *st->local.admit_now(app, limit, cost, now_ms);
