@@ -146,6 +146,24 @@ TEST_F(redis_limiter_test, without_redis_each_node_decides_alone_and_takes_redis
   EXPECT_EQ(m.rate_limit_local_decisions.value(), local);
 }
 
+TEST_F(redis_limiter_test, a_redis_that_does_not_answer_is_given_up_within_the_deadline) {
+  obs::metrics m;
+  auto a = make(m);
+  ASSERT_TRUE(eventually([&] { return a->shared_up(); }));
+  server_->pause();
+  // The check waits for at most answer_within (100 ms), then decides locally; the connection is given up, so
+  // the next checks decide at once.
+  const auto begin = std::chrono::steady_clock::now();
+  EXPECT_TRUE(decide(*a, 1'700'000'000'000));
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 2s);
+  EXPECT_EQ(m.rate_limit_local_decisions.value(), 1u);
+  EXPECT_FALSE(a->shared_up());
+  EXPECT_TRUE(decide(*a, 1'700'000'000'000));
+  EXPECT_EQ(m.rate_limit_local_decisions.value(), 2u);
+  server_->resume();
+  EXPECT_TRUE(eventually([&] { return a->shared_up(); })) << "the limiter reconnects by itself";
+}
+
 TEST_F(redis_limiter_test, an_unreachable_redis_from_the_start_leaves_decisions_local) {
   obs::metrics m;
   redis_options o;

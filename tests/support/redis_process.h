@@ -26,8 +26,16 @@ class redis_process {
       std::_Exit(127);
     }
   }
+  // SIGSTOP / SIGCONT: the server keeps its connections but answers nothing until resumed.
+  void pause() {
+    if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  }
+  void resume() {
+    if (pid_ > 0) ::kill(pid_, SIGCONT);
+  }
   void stop() {
     if (pid_ <= 0) return;
+    resume();
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
