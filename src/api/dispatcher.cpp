@@ -62,6 +62,12 @@ asio::awaitable<http::reply> dispatcher::handle(const http::request& req) {
   request_checks call;
   answer out;
   bool refused = !check(req, path, query, r, t0, rep, call, out);
+  route_input in{call.who, nullptr, std::nullopt};
+  if (!refused && r->plain_call_id_body) {
+    in.plain_call_id = plain_call_id_body(req.body);
+    // The store may start fetching what the lookup needs while the rate limit and the route run.
+    if (in.plain_call_id) core_.storage.prefetch_record(call.sdkappid, *in.plain_call_id);
+  }
   if (!refused && r->limit) {
     // An event limit admits while a token is left; the batch is charged once read (route.h).
     const double cost = limits::table[*r->limit].counts == limits::unit::request ? 1 : 0;
@@ -71,8 +77,6 @@ asio::awaitable<http::reply> dispatcher::handle(const http::request& req) {
   }
   if (!refused && req.body.empty()) refused = refuse_empty_body(out);
   if (!refused) {
-    route_input in{call.who, nullptr, std::nullopt};
-    if (r->plain_call_id_body) in.plain_call_id = plain_call_id_body(req.body);
     std::optional<parsed_body> body;  // only for a body that needs the JSON parser
     if (!in.plain_call_id) in.body = body.emplace().parse(req.body, out);
     if (in.plain_call_id || in.body) co_await r->run(core_, *r, in, out);

@@ -195,6 +195,11 @@ void doc_index::candidates(std::uint64_t hash, std::vector<std::int64_t>& out) c
   }
 }
 
+void doc_index::prefetch(std::uint64_t hash) const noexcept {
+  std::lock_guard lock(my_lock());
+  if (slots_.size() != 0) __builtin_prefetch(slots_.address(home(fingerprint(hash))));
+}
+
 std::size_t doc_index::size() const {
   std::lock_guard lock(my_lock());
   return size_;

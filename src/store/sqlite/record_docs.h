@@ -52,6 +52,8 @@ class doc_index {
   void erase(std::uint64_t hash, std::int64_t key);
   // Appends to `out` the keys whose entries match `hash` (the document of the call, if any, is among them).
   void candidates(std::uint64_t hash, std::vector<std::int64_t>& out) const;
+  // Starts loading the slot where candidates(hash) begins into the cache.
+  void prefetch(std::uint64_t hash) const noexcept;
   std::size_t size() const;
   std::size_t bytes() const;  // the table's memory
 
@@ -77,6 +79,7 @@ class doc_index {
     }
     std::uint64_t& operator[](std::size_t i) noexcept { return data_[i]; }
     std::uint64_t operator[](std::size_t i) const noexcept { return data_[i]; }
+    const std::uint64_t* address(std::size_t i) const noexcept { return data_ + i; }
     std::size_t size() const noexcept { return size_; }
     std::size_t bytes() const noexcept { return map_bytes_; }
 
