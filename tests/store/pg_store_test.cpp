@@ -177,6 +177,25 @@ TEST_F(pg_store_test, version_3_records_are_found_by_call_after_the_upgrade) {
   EXPECT_FALSE(found->has_value());
 }
 
+TEST_F(pg_store_test, a_retention_pass_creates_todays_and_tomorrows_partitions_ahead) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  const auto today =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() /
+      86400;
+  auto tables = [&] {
+    return scalar("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename IN ('records_p" +
+                  pg::day_name(today) + "', 'records_p" + pg::day_name(today + 1) + "', 'participants_p" +
+                  pg::day_name(today + 1) + "', 'rooms_p" + pg::day_name(today + 1) + "')");
+  };
+  ASSERT_EQ(tables(), "0") << "an empty database has no partitions";
+  retention_policy policy;
+  policy.apps.push_back({1400000001, 0});
+  auto r = io_.run(s->apply_retention(policy, std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(tables(), "4") << "before their first call";
+}
+
 TEST_F(pg_store_test, nodes_starting_at_once_apply_each_migration_once) {
   constexpr int nodes = 4;
   std::vector<std::unique_ptr<store>> stores(nodes);

@@ -704,6 +704,11 @@ class pg_store final : public store {
     auto conn = std::move(*c);
     search s(filter);
     auto page = co_await s.run(*conn, due);
+    // A read can lose a deadlock to DDL on the partitions (a day's partitions created while it takes its locks):
+    // it changed nothing, so it runs again, a few times at most, within its deadline.
+    for (int tries = 0; !page && tries < 3 && retryable(conn->last_sqlstate()) && clock::now() < due; ++tries) {
+      page = co_await s.run(*conn, due);
+    }
     pool_.release(std::move(conn));
     co_return page;
   }
@@ -1067,6 +1072,24 @@ class pg_store final : public store {
     auto c = co_await pool_.acquire(due);
     if (!c) co_return std::move(c).error();
     auto conn = std::move(*c);
+    // Partitions ahead: today's and tomorrow's (UTC, the machine's clock) exist before their first call, so
+    // the first group after midnight does not stop to create them (the update path still creates any day it
+    // lacks, a call far from now included).
+    const auto today = buckets::floor_div(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(),
+        std::int64_t{86400});
+    std::set<std::int64_t> ahead;
+    for (const auto day : {today, today + 1}) {
+      if (!days_.contains(day)) ahead.insert(day);
+    }
+    if (!ahead.empty()) {
+      auto made = co_await create_partitions(*conn, ahead, due);
+      if (!made) {
+        pool_.release(std::move(conn));
+        co_return std::move(made).error();
+      }
+      days_.insert(ahead.begin(), ahead.end());
+    }
     auto out = co_await retention_step(*conn, oldest, due, report);
     pool_.release(std::move(conn));
     if (!out) co_return out.error();
