@@ -158,11 +158,7 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
         watch(std::make_unique<asio::steady_timer>(ex)) {}
   ~link() {
     stopping = true;
-    if (ac) {
-      auto* c = ac;
-      ac = nullptr;
-      redisAsyncFree(c);
-    }
+    free_context();
   }
 
   std::shared_ptr<shared> st;
@@ -205,11 +201,7 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
   void close_now() {
     if (stopping) return;
     stopping = true;
-    if (ac) {
-      auto* c = ac;
-      ac = nullptr;
-      redisAsyncFree(c);  // fails what is pending
-    }
+    free_context();
     socket.reset();
     retry.reset();
     watch.reset();
@@ -222,6 +214,15 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
     st->publish();
   }
 
+  // Frees the hiredis context, if any: hiredis calls the pending replies with null (they fail), then cleanup;
+  // no disconnect callback for a free.
+  void free_context() {
+    if (!ac) return;
+    auto* c = ac;
+    ac = nullptr;
+    redisAsyncFree(c);
+  }
+
   void set_ready(bool r) {
     if (r == ready) return;
     ready = r;
@@ -229,7 +230,7 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
     st->publish();
   }
 
-  // ---- hiredis event hooks (privdata: impl*)
+  // ---- hiredis event hooks (privdata: link*)
   static void add_read(void* p) {
     auto* self = static_cast<link*>(p);
     self->want_read = true;
@@ -250,8 +251,7 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
     self->flush_posted = true;
     asio::post(self->ex, [l = self->shared_from_this()] {
       l->flush_posted = false;
-      if (l->ac && l->want_write) redisAsyncHandleWrite(l->ac);
-      if (l->ac && l->want_write) l->arm(true);
+      l->handle(true);
     });
   }
   static void del_write(void* p) { static_cast<link*>(p)->want_write = false; }
@@ -272,14 +272,18 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
     socket->async_wait(for_write ? asio::posix::descriptor_base::wait_write : asio::posix::descriptor_base::wait_read,
                        [self = shared_from_this(), for_write](boost::system::error_code ec) {
                          (for_write ? self->writing : self->reading) = false;
-                         if (ec || !self->ac) return;
-                         if (for_write) {
-                           if (self->want_write) redisAsyncHandleWrite(self->ac);
-                         } else if (self->want_read) {
-                           redisAsyncHandleRead(self->ac);
-                         }
-                         if (self->ac && (for_write ? self->want_write : self->want_read)) self->arm(for_write);
+                         if (!ec) self->handle(for_write);
                        });
+  }
+  // Lets hiredis read or write what it wants to, and waits for the socket again if it still wants to.
+  void handle(bool for_write) {
+    if (!ac) return;
+    if (for_write) {
+      if (want_write) redisAsyncHandleWrite(ac);
+    } else if (want_read) {
+      redisAsyncHandleRead(ac);
+    }
+    if (ac && (for_write ? want_write : want_read)) arm(for_write);
   }
 
   // ---- connection
@@ -359,11 +363,7 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
   // Ends the current connection (its pending commands fail) and tries again later.
   void drop(const std::string& why) {
     down(why);
-    if (ac) {
-      auto* c = ac;
-      ac = nullptr;
-      redisAsyncFree(c);  // calls the pending replies with null, then cleanup; no disconnect callback for a free
-    }
+    free_context();
     schedule_reconnect();
   }
 
@@ -422,11 +422,6 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
     if (!send(args, fn)) drop("cannot send a command");
   }
 
-  // One bucket's checks on this node. While a script call for the bucket is out, the checks that arrive
-  // queue, and the next call decides them all at once: under load a node sends a call per round trip and
-  // bucket, not per request, and every check is still decided inside Redis's atomic script against the
-  // cluster's bucket (nothing is taken or admitted by the node on its own). Charges queued meanwhile are
-  // taken by the same call, before the checks.
   // A check's answer, resumed on the link's thread (posted: never from inside a hiredis callback).
   using answer_handler = asio::any_completion_handler<void(result<bool>)>;
   struct check {
@@ -436,6 +431,12 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
   void answer(answer_handler h, result<bool> r) {
     asio::post(ex, [h = std::move(h), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
   }
+
+  // One bucket's checks on this node. While a script call for the bucket is out, the checks that arrive
+  // queue, and the next call decides them all at once: under load a node sends a call per round trip and
+  // bucket, not per request, and every check is still decided inside Redis's atomic script against the
+  // cluster's bucket (nothing is taken or admitted by the node on its own). Charges queued meanwhile are
+  // taken by the same call, before the checks.
   struct bucket_queue {
     std::string key;  // callrec:rl:<app>:<limit>
     double rate = 0;
@@ -515,10 +516,10 @@ struct redis_rate_limiter::link : std::enable_shared_from_this<link> {
     watch->async_wait([self = shared_from_this()](boost::system::error_code ec) {
       self->watching = false;
       if (ec || self->stopping) return;
-      const auto now = std::chrono::steady_clock::now();
-      auto oldest = now;
-      for (const auto* q : self->in_order) oldest = std::min(oldest, q->sent_at);
       if (self->in_order.empty()) return;
+      // Calls go out in order: the front one is the oldest.
+      const auto now = std::chrono::steady_clock::now();
+      const auto oldest = self->in_order.front()->sent_at;
       if (now - oldest >= self->st->opt.answer_within) {
         self->drop("no answer within " + std::to_string(self->st->opt.answer_within.count()) + " ms");
         return;

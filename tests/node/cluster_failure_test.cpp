@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/free_port.h"
 #include "support/test_server.h"
 
 namespace callrec::testing {
@@ -130,12 +131,6 @@ TEST(cluster_failure, postgres_stopped_and_started_under_load_loses_nothing_ackn
 }
 
 // ---------------------------------------------------------------------------------------------------------
-
-std::uint16_t free_port() {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
-}
 
 std::int64_t wall_now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())

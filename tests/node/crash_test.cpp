@@ -9,6 +9,7 @@
 
 #include <fstream>
 
+#include "support/free_port.h"
 #include "support/test_server.h"
 
 namespace callrec::testing {
@@ -45,12 +46,6 @@ class child_server {
  private:
   pid_t pid_ = -1;
 };
-
-std::uint16_t free_port() {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
-}
 
 bool serving(std::uint16_t port) {
   try {

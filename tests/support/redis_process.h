@@ -2,16 +2,14 @@
 // start Redis cannot share the one the test command started.
 #pragma once
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <string>
+
+#include "support/free_port.h"
 
 namespace callrec::testing {
 
@@ -50,26 +48,6 @@ class redis_process {
   int port_;
   pid_t pid_ = -1;
 };
-
-// A port for a test's redis-server: below the kernel's ephemeral range (32768 up, where clients' own ports
-// come from), a range apart per process (by pid), the next one per call, and one that nothing listens on or
-// holds now (a bind to it succeeds).
-inline int free_port() {
-  static int next = 20000 + static_cast<int>(::getpid() % 4000) * 3;
-  for (;;) {
-    const int port = next++;
-    if (next >= 32000) next = 20000;
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return port;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool taken = ::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0;
-    ::close(fd);
-    if (!taken) return port;
-  }
-}
 
 inline bool redis_installed() { return std::system("command -v redis-server >/dev/null 2>&1") == 0; }
 
