@@ -19,6 +19,7 @@
 #include <array>
 #include <set>
 #include <thread>
+#include <type_traits>
 #include <variant>
 
 #include "records/record_doc.h"
@@ -33,7 +34,6 @@ namespace {
 
 namespace asio = boost::asio;
 using buckets::count_spans;
-using buckets::segment;
 using buckets::span_count;
 using clock = std::chrono::steady_clock;
 
@@ -53,19 +53,21 @@ error corrupt(std::string what) { return make_error(errc::internal, "internal er
 
 struct query {
   std::string text;
-  std::vector<std::variant<std::int64_t, std::string>> args;
+  std::vector<std::variant<std::int64_t, std::string, bool, array>> args;
   query& add(std::string_view t) {
     text += t;
     return *this;
   }
-  query& add(std::string_view t, std::int64_t v) {
+  template <class T>
+  query& add(std::string_view t, T&& v) {
     text += t;
-    args.emplace_back(v);
-    return *this;
-  }
-  query& add(std::string_view t, std::string_view v) {
-    text += t;
-    args.emplace_back(std::string(v));
+    if constexpr (std::is_convertible_v<T, std::string_view>) {
+      args.emplace_back(std::string(std::string_view(v)));
+    } else if constexpr (std::is_same_v<std::decay_t<T>, bool> || std::is_same_v<std::decay_t<T>, array>) {
+      args.emplace_back(std::forward<T>(v));
+    } else {
+      args.emplace_back(static_cast<std::int64_t>(v));
+    }
     return *this;
   }
   statement make() const {
@@ -81,19 +83,49 @@ struct query {
     }
     statement s(std::move(sql));
     for (const auto& a : args) {
-      if (const auto* i = std::get_if<std::int64_t>(&a)) {
-        s.i64(*i);
-      } else {
-        s.text(std::get<std::string>(a));
-      }
+      std::visit(
+          [&](const auto& v) {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, std::int64_t>) {
+              s.i64(v);
+            } else if constexpr (std::is_same_v<T, std::string>) {
+              s.text(v);
+            } else if constexpr (std::is_same_v<T, bool>) {
+              s.boolean(v);
+            } else {
+              s.arr(v);
+            }
+          },
+          a);
     }
     return s;
   }
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// find_records: the embedded store's plan (store/time_buckets.h), over a REPEATABLE READ snapshot so that the
-// total and the page agree.
+// find_records: the embedded store's plan (store/time_buckets.h) as one statement, so that the total and the page
+// share its snapshot and a page costs one round trip. Its result: the counts as rows (i, n, NULL), then the
+// page's documents as rows (NULL, NULL, doc) in page order.
+//
+// The time driver counts the window's segments (whole buckets from record_counts, the edges exactly) and, for a
+// deep offset, walks down the count buckets to the 10 s bucket the page starts in (a recursive CTE, one level a
+// step, as offset_seek does for the embedded store) before it reads records: skipping 20,000 rows costs a
+// handful of index probes instead of 20,000 heap reads. The index drivers (user, caller, room) count their index
+// and read with OFFSET.
+
+// Bucket widths by level, as SQL array literals (1-based): the spans (with `seconds`, one more level: the finest
+// bucket's own span, for the single bucket a seek ends in), and the children per bucket of each level.
+std::string spans_sql(bool seconds) {
+  std::string s = "'{";
+  for (int l = 0; l < span_count; ++l) s += (l ? "," : "") + std::to_string(count_spans[l]);
+  if (seconds) s += "," + std::to_string(count_spans[span_count - 1]);
+  return s + "}'::int8[]";
+}
+std::string fanout_sql() {
+  std::string s = "'{";
+  for (int l = 0; l + 1 < span_count; ++l) s += (l ? "," : "") + std::to_string(count_spans[l] / count_spans[l + 1]);
+  return s + "}'::int8[]";
+}
 
 class search {
  public:
@@ -109,12 +141,22 @@ class search {
     last_ = std::clamp(f.end_ts, buckets::min_second, buckets::max_second);
   }
 
-  // One round trip for most pages: the counts (one statement) and the page, in one REPEATABLE READ snapshot.
   awaitable<result<record_page>> run(connection& c, deadline due) {
     record_page page;
     if (first_ > last_) co_return page;
+    const std::vector<statement> batch{(driver_ == driver::time ? by_time() : by_index()).make()};
+    auto r = co_await c.run(batch, due);
+    if (!r) co_return std::move(r).error();
+    if (auto ok = read_result((*r)[0], page); !ok) co_return ok.error();
+    co_return page;
+  }
+
+ private:
+  enum class driver { time, user, caller, room };
+
+  // The fetch window: the filter's, narrowed by a cursor.
+  std::pair<std::int64_t, std::int64_t> fetch_window() const {
     std::int64_t lo = first_, hi = last_;
-    std::uint64_t offset = f_.after ? 0 : f_.offset;
     if (f_.after) {
       if (f_.descending) {
         hi = std::min(hi, f_.after->start_ts);
@@ -122,97 +164,130 @@ class search {
         lo = std::max(lo, f_.after->start_ts);
       }
     }
-    std::vector<statement> batch;
-    batch.emplace_back("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    batch.push_back(totals().make());
-    // The page goes along unless a deep offset needs the counts first, or a filter on the records' columns may
-    // match few of the window's rows (then the counts say whether there is anything to read at all).
-    const bool seeking = driver_ == driver::time && !f_.after && offset >= offset_seek_threshold;
-    const bool fetch_now = !seeking && !needs_records() && lo <= hi && f_.limit > 0;
-    if (fetch_now) {
-      batch.push_back(fetch(lo, hi, offset).make());
-      batch.emplace_back("COMMIT");
+    return {lo, hi};
+  }
+  std::uint64_t offset() const { return f_.after ? 0 : f_.offset; }
+  // One row more than the page, to know whether another follows; none when the page is empty by definition.
+  std::int64_t fetch_limit() const { return f_.limit == 0 ? 0 : static_cast<std::int64_t>(f_.limit) + 1; }
+  std::int64_t sql_offset() const { return static_cast<std::int64_t>(std::min<std::uint64_t>(offset(), INT64_MAX)); }
+  const char* dir() const { return f_.descending ? " DESC" : ""; }
+
+  query by_time() const {
+    const auto app = static_cast<std::int64_t>(f_.sdkappid);
+    array levels{oid::int8}, los{oid::int8}, his{oid::int8};
+    for (const auto& seg : buckets::cover(first_, last_)) {
+      levels.add(seg.level);
+      los.add(seg.lo);
+      his.add(seg.hi);
     }
-    auto r = co_await c.run(batch, due);
-    if (!r) co_return std::move(r).error();
-    counts_.assign(driver_ == driver::time ? segments_.size() : 1, 0);
-    const auto& totals = (*r)[1];
-    for (int i = 0; i < totals.size(); ++i) {
-      const auto at = static_cast<std::size_t>(totals.i64(i, 0));
-      const auto n = static_cast<std::uint64_t>(totals.i64(i, 1));
-      if (at < counts_.size()) counts_[at] = n;
-      page.total += n;
+    const auto [lo, hi] = fetch_window();
+    const bool seek = !f_.after && offset() >= offset_seek_threshold;
+    const std::string spans = spans_sql(false), spans_to_seconds = spans_sql(true), fanout = fanout_sql();
+    const std::string last = std::to_string(span_count - 1);
+    // A bucket's first (ascending) or last (descending) second: the edge a page starting in it reads from.
+    auto edge = [&](std::string_view b, std::string_view level) {
+      const std::string span = "(" + spans_to_seconds + ")[" + std::string(level) + " + 1]";
+      return f_.descending ? "((" + std::string(b) + " + 1) * " + span + " - 1)" : "(" + std::string(b) + " * " + span + ")";
+    };
+    query q;
+    q.add("WITH RECURSIVE seg AS (SELECT x.lvl, x.lo, x.hi, x.i FROM unnest(?::int8[]", levels);
+    q.add(", ?::int8[]", los).add(", ?::int8[]) WITH ORDINALITY AS x(lvl, lo, hi, i)),", his);
+    q.add(" tot AS (SELECT seg.*, CASE WHEN seg.lvl < 0 THEN (SELECT count(*) FROM records r WHERE r.sdkappid = ?", app);
+    q.add(" AND r.start_ts >= seg.lo AND r.start_ts <= seg.hi");
+    add_record_filters(q, "r.");
+    q.add(") ELSE (SELECT COALESCE(sum(c.n), 0)::int8 FROM record_counts c WHERE c.sdkappid = ?", app);
+    q.add(" AND c.span_s = (" + spans + ")[seg.lvl + 1] AND c.bucket >= seg.lo AND c.bucket <= seg.hi");
+    add_record_filters(q, "c.");
+    q.add(") END AS n FROM seg),");
+    // The segment the offset falls in, and what is left to skip in it.
+    q.add(" target AS (SELECT t.lvl, t.lo, t.hi, ?::int8 - t.before AS off FROM (SELECT tot.*,", sql_offset());
+    q.add(std::string(" (sum(tot.n) OVER (ORDER BY tot.i") + dir() + "))::int8 - tot.n AS before FROM tot) t");
+    q.add(" WHERE t.before + t.n > ?", sql_offset());
+    q.add(std::string(" ORDER BY t.i") + dir() + " LIMIT 1),");
+    // Down the levels: each step counts the children of the bucket holding the offset (level 4 -> 5: the 10 s bucket).
+    q.add(" s(lvl, lo, hi, off) AS (SELECT lvl, lo, hi, off FROM target WHERE lvl >= 0 AND ?::bool", seek);
+    q.add(" UNION ALL SELECT s.lvl + 1, b.lo, b.hi, b.off FROM s CROSS JOIN LATERAL (SELECT");
+    q.add(" CASE WHEN s.lvl = " + last + " THEN w.bucket ELSE w.bucket * (" + fanout + ")[s.lvl + 1] END AS lo,");
+    q.add(" CASE WHEN s.lvl = " + last + " THEN w.bucket ELSE (w.bucket + 1) * (" + fanout + ")[s.lvl + 1] - 1 END AS hi,");
+    q.add(std::string(" s.off - w.before AS off FROM (SELECT g.bucket, g.n, (sum(g.n) OVER (ORDER BY g.bucket") + dir() +
+          "))::int8 - g.n AS before");
+    q.add(" FROM (SELECT c.bucket, sum(c.n)::int8 AS n FROM record_counts c WHERE c.sdkappid = ?", app);
+    q.add(" AND c.span_s = (" + spans + ")[s.lvl + 1] AND c.bucket >= s.lo AND c.bucket <= s.hi");
+    add_record_filters(q, "c.");
+    q.add(std::string(" GROUP BY c.bucket) g) w WHERE w.before + w.n > s.off ORDER BY w.bucket") + dir() + " LIMIT 1) b");
+    q.add(" WHERE s.lvl < " + std::to_string(span_count) + "),");
+    // Where the page starts reading and what it skips there: the deepest bucket reached, an exact edge, or (no
+    // seek) the window's start. Nothing when the offset is past the total.
+    q.add(" f AS (SELECT z.edge, z.off FROM (SELECT " + edge(f_.descending ? "s.hi" : "s.lo", "s.lvl") + " AS edge, s.off, s.lvl AS k FROM s");
+    q.add(std::string(" UNION ALL SELECT target.") + (f_.descending ? "hi" : "lo") +
+              ", target.off, -1 FROM target WHERE target.lvl < 0 AND ?::bool",
+          seek);
+    q.add(" UNION ALL SELECT ?::int8", f_.descending ? hi : lo);
+    q.add(", ?::int8", sql_offset()).add(", -2 FROM target WHERE NOT ?::bool) z ORDER BY z.k DESC LIMIT 1),", seek);
+    q.add(" page AS (SELECT r.doc, r.start_ts, r.call_id FROM records r WHERE r.sdkappid = ?", app);
+    if (f_.descending) {
+      q.add(" AND r.start_ts >= ?", lo).add(" AND r.start_ts <= (SELECT edge FROM f)");
+    } else {
+      q.add(" AND r.start_ts >= (SELECT edge FROM f)").add(" AND r.start_ts <= ?", hi);
     }
-    if (fetch_now) {
-      if (auto ok = read_page((*r)[2], page); !ok) co_return ok.error();
-      co_return page;
-    }
-    auto out = co_await seek_and_fetch(c, due, lo, hi, offset, seeking, page);
-    const std::vector<statement> commit{statement("COMMIT")};
-    auto done = co_await c.run(commit, due);
-    if (!out) co_return out.error();
-    if (!done) co_return std::move(done).error();
-    co_return page;
+    add_record_filters(q, "r.");
+    add_cursor(q, "r");
+    add_order_limit(q, "r");
+    q.add(" OFFSET (SELECT off FROM f))");
+    add_output(q, "tot.i");
+    return q;
   }
 
- private:
-  enum class driver { time, user, caller, room };
-  bool by_index() const { return driver_ != driver::time; }
-
-  // The page, after the counts: past the end, nothing; a deep offset first narrows the window through them.
-  awaitable<result<void>> seek_and_fetch(connection& c, deadline due, std::int64_t lo, std::int64_t hi,
-                                         std::uint64_t offset, bool seeking, record_page& page) {
-    if (page.total == 0 || offset >= page.total || lo > hi || f_.limit == 0) co_return result<void>{};
-    store_core::offset_seek seeker(segments_, counts_, offset, f_.descending);
-    while (const auto b = seeking ? seeker.next() : std::nullopt) {
-      query q;
-      q.add("SELECT bucket, SUM(n)::int8");
-      bucket_where(q, b->level, b->lo, b->hi);
-      q.add(f_.descending ? " GROUP BY bucket ORDER BY bucket DESC" : " GROUP BY bucket ORDER BY bucket");
-      const std::vector<statement> s{q.make()};
-      auto r = co_await c.run(s, due);
-      if (!r) co_return std::move(r).error();
-      std::vector<std::pair<std::int64_t, std::uint64_t>> counts;
-      for (int i = 0; i < (*r)[0].size(); ++i) {
-        counts.emplace_back((*r)[0].i64(i, 0), static_cast<std::uint64_t>((*r)[0].i64(i, 1)));
-      }
-      seeker.feed(counts);
-    }
-    if (seeking) {
-      seeker.narrow(lo, hi);
-      offset = seeker.offset();
-    }
-    const std::vector<statement> s{fetch(lo, hi, offset).make()};
-    auto r = co_await c.run(s, due);
-    if (!r) co_return std::move(r).error();
-    co_return read_page((*r)[0], page);
+  query by_index() const {
+    const auto [lo, hi] = fetch_window();
+    query q;
+    q.add("WITH tot AS (SELECT count(*) AS n");
+    from_where(q, first_, last_, needs_records());
+    q.add("), page AS (SELECT r.doc, p.start_ts, p.call_id");
+    from_where(q, lo, hi, true);
+    // The page is read only when the count says it has rows: a filter on the records' columns may match none.
+    q.add(" AND (SELECT n FROM tot) > ?", sql_offset());
+    add_cursor(q, "p");
+    add_order_limit(q, "p");
+    q.add(" OFFSET ?)", sql_offset());
+    add_output(q, "1::int8");
+    return q;
   }
 
-  // "FROM ... WHERE ..." for the records of the filter with start_ts in [lo, hi]. Without `join`, the index
-  // drivers read only their index (enough to count when no other filter is set).
+  void add_cursor(query& q, const std::string& k) const {
+    if (!f_.after) return;
+    q.add(" AND (" + k + ".start_ts, " + k + ".call_id)" + (f_.descending ? " < (?" : " > (?"), f_.after->start_ts);
+    q.add(", ?)", std::string_view(f_.after->call_id));
+  }
+  void add_order_limit(query& q, const std::string& k) const {
+    q.add(" ORDER BY " + k + ".start_ts" + dir() + ", " + k + ".call_id" + dir());
+    q.add(" LIMIT ?", fetch_limit());
+  }
+  // The counts (i set), then the page's documents (i null), in no particular order: read_page sorts them.
+  void add_output(query& q, const std::string& index) const {
+    q.add(" SELECT " + index + " AS i, tot.n, NULL::bytea AS doc FROM tot UNION ALL SELECT NULL, NULL, page.doc FROM page");
+  }
+
+  // "FROM ... WHERE ..." of an index driver for the records of the filter with start_ts in [lo, hi]. Without
+  // `join`, only the index is read (enough to count when no other filter is set).
   void from_where(query& q, std::int64_t lo, std::int64_t hi, bool join) const {
     const auto app = static_cast<std::int64_t>(f_.sdkappid);
-    if (driver_ == driver::time) {
-      q.add(" FROM records r WHERE r.sdkappid = ?", app);
-    } else {
-      q.add(driver_ == driver::room ? " FROM rooms p" : " FROM participants p");
-      if (join) q.add(" JOIN records r ON r.sdkappid = p.sdkappid AND r.start_ts = p.start_ts AND r.call_id = p.call_id");
-      q.add(" WHERE p.sdkappid = ?", app);
-      switch (driver_) {
-        case driver::room:
-          q.add(" AND p.room_id = ?", std::string_view(*f_.room_id));
-          break;
-        case driver::user:
-          q.add(" AND p.user_id = ?", std::string_view(*f_.user_id));
-          break;
-        default:
-          q.add(" AND p.user_id = ? AND p.is_caller", std::string_view(*f_.caller));
-          break;
-      }
+    q.add(driver_ == driver::room ? " FROM rooms p" : " FROM participants p");
+    if (join) q.add(" JOIN records r ON r.sdkappid = p.sdkappid AND r.start_ts = p.start_ts AND r.call_id = p.call_id");
+    q.add(" WHERE p.sdkappid = ?", app);
+    switch (driver_) {
+      case driver::room:
+        q.add(" AND p.room_id = ?", std::string_view(*f_.room_id));
+        break;
+      case driver::user:
+        q.add(" AND p.user_id = ?", std::string_view(*f_.user_id));
+        break;
+      default:
+        q.add(" AND p.user_id = ? AND p.is_caller", std::string_view(*f_.caller));
+        break;
     }
-    q.add(by_index() ? " AND p.start_ts >= ?" : " AND r.start_ts >= ?", lo);
-    q.add(by_index() ? " AND p.start_ts <= ?" : " AND r.start_ts <= ?", hi);
-    if (!by_index() || join) add_record_filters(q, "r.");
+    q.add(" AND p.start_ts >= ?", lo).add(" AND p.start_ts <= ?", hi);
+    if (join) add_record_filters(q, "r.");
   }
 
   void add_record_filters(query& q, std::string_view alias) const {
@@ -220,7 +295,7 @@ class search {
     if (f_.result) q.add(col("result"), static_cast<std::int64_t>(*f_.result));
     if (f_.type) q.add(col("call_type"), static_cast<std::int64_t>(*f_.type));
     if (f_.media) q.add(col("media"), static_cast<std::int64_t>(*f_.media));
-    if (driver_ != driver::time) {
+    if (driver_ != driver::time && alias == "r.") {
       // Not in the records' columns: the room and caller are checked against the other index.
       if (f_.caller && driver_ != driver::caller) {
         q.add(" AND EXISTS (SELECT 1 FROM participants c WHERE c.sdkappid = r.sdkappid AND c.user_id = ?",
@@ -240,74 +315,35 @@ class search {
            (f_.caller && driver_ != driver::caller);
   }
 
-  void bucket_where(query& q, int level, std::int64_t lo, std::int64_t hi) const {
-    q.add(" FROM record_counts WHERE sdkappid = ?", static_cast<std::int64_t>(f_.sdkappid));
-    q.add(" AND span_s = ?", count_spans[level]);
-    q.add(" AND bucket >= ?", lo).add(" AND bucket <= ?", hi);
-    add_record_filters(q, "");
-  }
-
-  // The counts as (index, count) rows in one statement: for the time driver one per segment of the window
-  // (whole buckets from record_counts, the edges counted exactly), else the driving index's count.
-  query totals() {
-    query q;
-    if (driver_ != driver::time) {
-      q.add("SELECT 0::int8, count(*)");
-      from_where(q, first_, last_, needs_records());
-      return q;
-    }
-    segments_ = buckets::cover(first_, last_);
-    for (std::size_t i = 0; i < segments_.size(); ++i) {
-      const auto& seg = segments_[i];
-      q.add(i == 0 ? "(" : " UNION ALL (");
-      if (seg.level == segment::exact) {
-        q.add("SELECT " + std::to_string(i) + "::int8, count(*)");
-        from_where(q, seg.lo, seg.hi, true);
-      } else {
-        q.add("SELECT " + std::to_string(i) + "::int8, COALESCE(SUM(n), 0)::int8");
-        bucket_where(q, seg.level, seg.lo, seg.hi);
-      }
-      q.add(")");
-    }
-    return q;
-  }
-
-  query fetch(std::int64_t lo, std::int64_t hi, std::uint64_t offset) const {
-    const std::string k = by_index() ? "p" : "r";
-    query q;
-    q.add("SELECT r.doc");
-    from_where(q, lo, hi, true);
-    if (f_.after) {
-      q.add(" AND (" + k + ".start_ts, " + k + ".call_id)" + (f_.descending ? " < (?" : " > (?"), f_.after->start_ts);
-      q.add(", ?)", std::string_view(f_.after->call_id));
-    }
-    const char* dir = f_.descending ? " DESC" : "";
-    q.add(" ORDER BY " + k + ".start_ts" + dir + ", " + k + ".call_id" + dir);
-    q.add(" LIMIT ?", static_cast<std::int64_t>(f_.limit) + 1);
-    q.add(" OFFSET ?", static_cast<std::int64_t>(std::min<std::uint64_t>(offset, INT64_MAX)));
-    return q;
-  }
-
-  result<void> read_page(const rows& rows, record_page& page) const {
-    page.records.reserve(std::min<std::size_t>(f_.limit, static_cast<std::size_t>(rows.size())));
+  // The total (the counts' sum) and the page in its order, with the cursor to the next one when a row more came.
+  result<void> read_result(const rows& rows, record_page& page) const {
+    std::vector<call_record> found;
+    found.reserve(static_cast<std::size_t>(rows.size()));
     for (int i = 0; i < rows.size(); ++i) {
-      if (page.records.size() == f_.limit) {
-        const auto& last = page.records.back();
-        page.next = record_cursor{last.start_ts, last.call_id};
-        break;
+      if (!rows.is_null(i, 0)) {
+        page.total += static_cast<std::uint64_t>(rows.i64(i, 1));
+        continue;
       }
-      auto rec = stored_record::from_doc(rows.bytes(i, 0));
+      auto rec = stored_record::from_doc(rows.bytes(i, 2));
       if (!rec) return corrupt("a record's document");
-      page.records.push_back(rec->to_record());
+      found.push_back(rec->to_record());
     }
+    // (start_ts, call_id) order; call_id compares as bytes, as its "C" collation does in the database.
+    std::sort(found.begin(), found.end(), [desc = f_.descending](const call_record& a, const call_record& b) {
+      return desc ? std::tie(b.start_ts, b.call_id) < std::tie(a.start_ts, a.call_id)
+                  : std::tie(a.start_ts, a.call_id) < std::tie(b.start_ts, b.call_id);
+    });
+    if (found.size() > f_.limit) {
+      found.resize(f_.limit);
+      page.next = record_cursor{found.back().start_ts, found.back().call_id};
+    }
+    page.records = std::move(found);
     return {};
   }
 
   record_filter f_;
   driver driver_ = driver::time;
   std::int64_t first_ = 0, last_ = 0;
-  std::vector<segment> segments_;
-  std::vector<std::uint64_t> counts_;
 };
 
 // ---------------------------------------------------------------------------------------------------------
