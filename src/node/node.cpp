@@ -63,7 +63,10 @@ result<void> node::start() {
   server_ = std::make_unique<http::server>(
       ho, [d = dispatcher_.get()](const http::request& r) { return d->handle(r); }, *metrics_);
   if (auto r = server_->start(); !r) return r.error();
-  for (std::size_t i = 0; i < server_->thread_count(); ++i) limiter_->attach(server_->context(i).get_executor());
+  for (std::size_t i = 0; i < server_->thread_count(); ++i) {
+    limiter_->attach(server_->context(i).get_executor());
+    store_->attach(server_->context(i).get_executor());
+  }
   bg_thread_ = std::thread([this] { background_loop(); });
   return {};
 }

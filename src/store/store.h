@@ -10,6 +10,7 @@
 // own text, for the log only.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
@@ -126,6 +127,11 @@ class store : public record_store, public call_store {
   // Removes what the policy leaves out, a bounded amount at a time so the API's reads and writes never wait
   // long for it: apply again while the report is not complete.
   virtual awaitable<result<retention_report>> apply_retention(const retention_policy& policy, deadline due) = 0;
+
+  // An I/O thread's executor whose requests will call this store: a store may keep resources for that thread
+  // (the PostgreSQL store: connections for its reads, so they go out and come back on the request's own thread).
+  // Any thread. Contract: the executor's threads stop before the store is closed.
+  virtual void attach(const boost::asio::any_io_executor& ex) { (void)ex; }
 
   // Waits for queued updates to be durable; no update is accepted after it (they answer errc::unavailable).
   // Reads still pending complete with an error. Not a coroutine: called when the I/O threads have stopped.

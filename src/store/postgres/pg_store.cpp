@@ -546,17 +546,25 @@ class record_cache {
 
 // ---------------------------------------------------------------------------------------------------------
 
+// Generic plans with run-time partition pruning: a custom plan of a statement over the partitioned tables is
+// planned again at every execution (its pruned cost always looks cheaper), which cost more than the query itself
+// (ms of bind per execution, measured on 8 day partitions). No parallel workers: our statements read a few
+// hundred rows, and starting workers took 40 ms.
+std::vector<std::string> session_setup() {
+  return {"SET plan_cache_mode = force_generic_plan", "SET max_parallel_workers_per_gather = 0"};
+}
+
+// The read pools of the calling I/O thread, by store (pg_store::attach): used and destroyed on that thread (at
+// its exit, while its io_context still exists). A store's id, not its address, names it: ids are never reused.
+thread_local std::vector<std::pair<std::uint64_t, std::shared_ptr<pool>>> thread_read_pools;
+std::atomic<std::uint64_t> next_store_id{1};
+
 class pg_store final : public store {
  public:
   explicit pg_store(const pg_store_options& o)
       : options_(o),
         work_(asio::make_work_guard(ctx_)),
-        pool_(ctx_.get_executor(), o.conninfo, std::max<std::size_t>(2, o.connections),
-              // Generic plans with run-time partition pruning: a custom plan of a statement over the partitioned
-              // tables is planned again at every execution (its pruned cost always looks cheaper), which cost
-              // more than the query itself (ms of bind per execution, measured on 8 day partitions). No parallel
-              // workers: our statements read a few hundred rows, and starting workers took 40 ms.
-              {"SET plan_cache_mode = force_generic_plan", "SET max_parallel_workers_per_gather = 0"}) {}
+        pool_(ctx_.get_executor(), o.conninfo, std::max<std::size_t>(2, o.connections), session_setup()) {}
 
   ~pg_store() override { close(); }
 
@@ -584,14 +592,24 @@ class pg_store final : public store {
                                                              std::int64_t oldest_ts, deadline due) override {
     // A record read before answers on this thread, with no round trip to the database.
     if (auto hit = cache_.find(sdkappid, call_id, oldest_ts)) co_return std::move(hit);
-    auto work = get_record_work(sdkappid, std::string(call_id), oldest_ts, due);
+    if (auto p = thread_pool()) {  // an attached I/O thread: its own connections, no hop to the store's thread
+      if (closed_.load()) co_return closed_error();
+      auto direct = get_record_work(*p, sdkappid, std::string(call_id), oldest_ts, due);
+      co_return co_await std::move(direct);
+    }
+    auto work = get_record_work(pool_, sdkappid, std::string(call_id), oldest_ts, due);
     auto op = on_thread<std::optional<stored_record>>(std::move(work), due,
                                                       "the store did not answer within the deadline; retry");
     co_return co_await std::move(op);
   }
 
   awaitable<result<record_page>> find_records(const record_filter& filter, deadline due) override {
-    auto work = find_work(filter, due);
+    if (auto p = thread_pool()) {
+      if (closed_.load()) co_return closed_error();
+      auto direct = find_work(*p, filter, due);
+      co_return co_await std::move(direct);
+    }
+    auto work = find_work(pool_, filter, due);
     auto op = on_thread<record_page>(std::move(work), due, "the store did not answer within the deadline; retry");
     co_return co_await std::move(op);
   }
@@ -644,6 +662,16 @@ class pg_store final : public store {
     co_return co_await std::move(op);
   }
 
+  // Reads on `ex`'s thread get a pool of their own there: half the store thread's size, at least one connection.
+  // A request then waits on the database from its own thread; through the store's thread it took two more
+  // wake-ups (there and back), which on a busy machine are where the tail of a page's latency came from.
+  void attach(const asio::any_io_executor& ex) override {
+    if (closed_.load()) return;
+    auto p = std::make_shared<pool>(ex, options_.conninfo, std::max<std::size_t>(1, options_.connections / 2),
+                                    session_setup());
+    asio::post(ex, [id = id_, p = std::move(p)]() mutable { thread_read_pools.emplace_back(id, std::move(p)); });
+  }
+
   void close() override {
     std::lock_guard lock(close_mu_);
     if (!thread_.joinable()) return;
@@ -676,6 +704,14 @@ class pg_store final : public store {
           });
         },
         due, timeout_message);
+  }
+
+  // The calling thread's read pool for this store, if attached. Held by the reading coroutine's frame.
+  std::shared_ptr<pool> thread_pool() const {
+    for (const auto& [id, p] : thread_read_pools) {
+      if (id == id_) return p;
+    }
+    return nullptr;
   }
 
   // Runs one batch on a pooled connection.
@@ -712,8 +748,9 @@ class pg_store final : public store {
     work_.reset();
   }
 
-  awaitable<result<std::optional<stored_record>>> get_record_work(std::uint32_t sdkappid, std::string call_id,
-                                                                  std::int64_t oldest_ts, deadline due) {
+  awaitable<result<std::optional<stored_record>>> get_record_work(pool& p, std::uint32_t sdkappid,
+                                                                  std::string call_id, std::int64_t oldest_ts,
+                                                                  deadline due) {
     std::vector<statement> b;
     // ended_calls holds the call's start_ts, written with the record in one transaction (and removed with it):
     // the record is then one primary-key probe in one partition (the subquery's start_ts prunes the others at
@@ -724,7 +761,7 @@ class pg_store final : public store {
         .i64(sdkappid)
         .text(call_id)
         .i64(oldest_ts);
-    auto r = co_await exec(std::move(b), due);
+    auto r = co_await pg::run(p, b, due);
     if (!r) co_return std::move(r).error();
     const auto& rows = (*r)[0];
     if (rows.size() == 0 || rows.is_null(0, 0)) co_return std::optional<stored_record>{};
@@ -734,8 +771,8 @@ class pg_store final : public store {
     co_return std::optional<stored_record>(std::move(*rec));
   }
 
-  awaitable<result<record_page>> find_work(record_filter filter, deadline due) {
-    auto c = co_await pool_.acquire(due);
+  awaitable<result<record_page>> find_work(pool& p, record_filter filter, deadline due) {
+    auto c = co_await p.acquire(due);
     if (!c) co_return std::move(c).error();
     auto conn = std::move(*c);
     search s(filter);
@@ -745,7 +782,7 @@ class pg_store final : public store {
     for (int tries = 0; !page && tries < 3 && retryable(conn->last_sqlstate()) && clock::now() < due; ++tries) {
       page = co_await s.run(*conn, due);
     }
-    pool_.release(std::move(conn));
+    p.release(std::move(conn));
     co_return page;
   }
 
@@ -1276,6 +1313,7 @@ class pg_store final : public store {
   }
 
   pg_store_options options_;
+  const std::uint64_t id_ = next_store_id.fetch_add(1);
   asio::io_context ctx_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
