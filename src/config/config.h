@@ -68,7 +68,7 @@ struct server_config {
   bool allow_plaintext = false;
   std::int32_t retention_days = 7;
   std::string access_log = "stdout";  // "stdout", "off", or a file path
-  std::int64_t pg_connections = 0;    // PostgreSQL store: connections per node (0: the store's default, 4)
+  std::int64_t pg_connections = 0;    // PostgreSQL store: the store thread's pool (0: the store's default, 4); reads: half of it per I/O thread
   bool fsync_each_commit = false;     // true: acknowledged batches survive power loss too, not only a crash
   http_limits limits;
   std::vector<app_config> apps;

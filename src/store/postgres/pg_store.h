@@ -1,7 +1,8 @@
 // The PostgreSQL store: the application core's store ports over one PostgreSQL database, shared by any number
-// of stateless nodes (SPEC 8). libpq's non-blocking API is driven by Asio on a thread of the store's own, so no
-// I/O thread ever waits on the database; each node keeps a pool of connections, prepares its statements once
-// per connection and sends each transaction as pipelines (two round trips for a group of updates).
+// of stateless nodes (SPEC 8). libpq's non-blocking API is driven by Asio, so no thread ever blocks on the
+// database: writes on a thread of the store's own, reads on the I/O thread that serves the request (its own
+// pool, see attach). Connections prepare their statements once and send each transaction as pipelines (two
+// round trips for a group of updates, one for a read).
 //
 // Many nodes: an update takes a transaction-scoped advisory lock per call (in one global order, so two nodes
 // never deadlock), reads the calls' live state and whether they have a record, runs the update function and
@@ -19,8 +20,10 @@ namespace callrec::pg {
 
 struct pg_store_options {
   std::string conninfo;         // a libpq URL (postgresql://...) or key=value string
-  // The pool's size, per node. Each connection is a PostgreSQL backend process: on the 2-core bench machine 4
-  // gave random filter pages a p99 of 5.6 ms where 8 gave 7.3 ms (and far longer tails while warming up).
+  // The store thread's pool (writes, timers, retention, and the reads of callers not attached), per node; each
+  // attached I/O thread has a read pool of half this size (at least one). Each connection is a PostgreSQL backend
+  // process: on the 2-core bench machine 4 gave random filter pages a p99 of 5.6 ms where 8 gave 7.3 ms (and far
+  // longer tails while warming up), when one pool served every read.
   std::size_t connections = 4;
   int writers = 2;              // group-commit transactions in flight at once
   std::size_t max_group = 64;   // at most this many update_calls per transaction
