@@ -177,6 +177,54 @@ TEST_F(pg_store_test, version_3_records_are_found_by_call_after_the_upgrade) {
   EXPECT_FALSE(found->has_value());
 }
 
+// Records go in with plain INSERTs (the call's lock and ended_calls say they are new). A database changed by hand
+// may hold a record that ended_calls does not know: the group then runs again with ON CONFLICT, and succeeds.
+TEST_F(pg_store_test, a_record_that_ended_calls_does_not_know_does_not_fail_the_update) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  call_record other;  // the store makes the day's partitions for it
+  other.call_id = "other";
+  other.sdkappid = 1400000001;
+  other.start_ts = other.end_ts = 1700010000;
+  other.caller = "carol";
+  auto made = io_.run(s->update_calls(
+      1400000001, {"other"}, [&other](std::span<call_slot> slots) { slots[0].finished = other; },
+      std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  ASSERT_TRUE(made) << made.error().message;
+  record_fields old;
+  old.sdkappid = 1400000001;
+  old.call_id = "by-hand";
+  old.start_ts = 1700010000;
+  old.caller = "alice";
+  std::string doc;
+  encode_doc(doc, old);
+  ASSERT_EQ(testing::pg_exec(url_, "INSERT INTO records (sdkappid, start_ts, call_id, result, call_type, media, doc) "
+                                   "VALUES (1400000001, 1700010000, 'by-hand', 0, 0, 0, " + bytea_literal(doc) + "); "
+                                   "INSERT INTO participants VALUES (1400000001, 'alice', 1700010000, 'by-hand', true)"),
+            "");
+  call_record rec;
+  rec.call_id = "by-hand";
+  rec.sdkappid = 1400000001;
+  rec.start_ts = 1700010000;
+  rec.end_ts = 1700010060;
+  rec.caller = "alice";
+  rec.callees = {"bob", "alice", "bob"};  // a caller named as a callee, a callee named twice: one row a user
+  rec.result = call_result::normal_end;
+  auto r = io_.run(s->update_calls(
+      1400000001, {"by-hand"}, [&rec](std::span<call_slot> slots) { slots[0].finished = rec; },
+      std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  ASSERT_TRUE(r) << r.error().message << " (" << r.error().detail << ")";
+  EXPECT_EQ(scalar("SELECT count(*) FROM ended_calls WHERE call_id = 'by-hand'"), "1");
+  EXPECT_EQ(scalar("SELECT count(*) FROM records WHERE call_id = 'by-hand'"), "1");
+  EXPECT_EQ(scalar("SELECT string_agg(user_id || ':' || is_caller, ',' ORDER BY user_id) FROM participants "
+                   "WHERE call_id = 'by-hand'"),
+            "alice:true,bob:false");
+  auto found = io_.run(s->get_record(1400000001, "by-hand", 0, std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  ASSERT_TRUE(found) << found.error().message;
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->fields().end_ts, 0) << "the record that was there first stays";
+}
+
 TEST_F(pg_store_test, a_retention_pass_creates_todays_and_tomorrows_partitions_ahead) {
   auto s = open();
   ASSERT_TRUE(s);

@@ -122,6 +122,7 @@ struct failure_kind {
   static constexpr std::string_view deadlock = "40P01";
   static constexpr std::string_view serialization = "40001";
   static constexpr std::string_view no_partition = "23514";  // check_violation: no partition for the row
+  static constexpr std::string_view unique_violation = "23505";
   static constexpr std::string_view lock_timeout = "55P03";
   static constexpr std::string_view query_canceled = "57014";
 };
