@@ -86,6 +86,20 @@ std::string bytea_literal(std::string_view bytes) {
   return out + "'";
 }
 
+// SQL that inserts the record of a call of app 1400000001 started at 1700010000 by alice, as an older build or a
+// person at psql would (no ended_calls row).
+std::string insert_by_hand(const std::string& call_id) {
+  record_fields rec;
+  rec.sdkappid = 1400000001;
+  rec.call_id = call_id;
+  rec.start_ts = 1700010000;
+  rec.caller = "alice";
+  std::string doc;
+  encode_doc(doc, rec);
+  return "INSERT INTO records (sdkappid, start_ts, call_id, result, call_type, media, doc) VALUES (1400000001, "
+         "1700010000, '" + call_id + "', 0, 0, 0, " + bytea_literal(doc) + ")";
+}
+
 TEST_F(pg_store_test, an_empty_database_gets_the_current_schema) {
   auto s = open();
   ASSERT_TRUE(s);
@@ -150,16 +164,8 @@ TEST_F(pg_store_test, version_3_records_are_found_by_call_after_the_upgrade) {
   ASSERT_EQ(testing::pg_exec(url_, "CREATE TABLE records_p20231115 PARTITION OF records FOR VALUES FROM (1700006400) "
                                    "TO (1700092800)"),
             "");
-  record_fields rec;
-  rec.sdkappid = 1400000001;
-  rec.call_id = "v3-call";
-  rec.start_ts = 1700010000;
-  rec.caller = "alice";
-  std::string doc;
-  encode_doc(doc, rec);
-  ASSERT_EQ(testing::pg_exec(url_, "INSERT INTO records (sdkappid, start_ts, call_id, result, call_type, media, doc) "
-                                   "VALUES (1400000001, 1700010000, 'v3-call', 0, 0, 0, " + bytea_literal(doc) + "); "
-                                   "INSERT INTO ended_calls VALUES (1400000001, 'v3-call', 1700010000)"),
+  ASSERT_EQ(testing::pg_exec(url_, insert_by_hand("v3-call") +
+                                       "; INSERT INTO ended_calls VALUES (1400000001, 'v3-call', 1700010000)"),
             "");
   auto s = open();
   ASSERT_TRUE(s);
@@ -191,16 +197,8 @@ TEST_F(pg_store_test, a_record_that_ended_calls_does_not_know_does_not_fail_the_
       1400000001, {"other"}, [&other](std::span<call_slot> slots) { slots[0].finished = other; },
       std::chrono::steady_clock::now() + std::chrono::seconds(30)));
   ASSERT_TRUE(made) << made.error().message;
-  record_fields old;
-  old.sdkappid = 1400000001;
-  old.call_id = "by-hand";
-  old.start_ts = 1700010000;
-  old.caller = "alice";
-  std::string doc;
-  encode_doc(doc, old);
-  ASSERT_EQ(testing::pg_exec(url_, "INSERT INTO records (sdkappid, start_ts, call_id, result, call_type, media, doc) "
-                                   "VALUES (1400000001, 1700010000, 'by-hand', 0, 0, 0, " + bytea_literal(doc) + "); "
-                                   "INSERT INTO participants VALUES (1400000001, 'alice', 1700010000, 'by-hand', true)"),
+  ASSERT_EQ(testing::pg_exec(url_, insert_by_hand("by-hand") +
+                                       "; INSERT INTO participants VALUES (1400000001, 'alice', 1700010000, 'by-hand', true)"),
             "");
   call_record rec;
   rec.call_id = "by-hand";
