@@ -141,14 +141,14 @@ class search {
     last_ = std::clamp(f.end_ts, buckets::min_second, buckets::max_second);
   }
 
-  awaitable<result<record_page>> run(connection& c, deadline due) {
+  // Nothing to ask: the window is empty.
+  bool empty() const { return first_ > last_; }
+  // The page's one statement, and the page from its rows.
+  statement make() const { return (driver_ == driver::time ? by_time() : by_index()).make(); }
+  result<record_page> page(const rows& rows) const {
     record_page page;
-    if (first_ > last_) co_return page;
-    const std::vector<statement> batch{(driver_ == driver::time ? by_time() : by_index()).make()};
-    auto r = co_await c.run(batch, due);
-    if (!r) co_return std::move(r).error();
-    if (auto ok = read_result((*r)[0], page); !ok) co_return ok.error();
-    co_return page;
+    if (auto ok = read_result(rows, page); !ok) return ok.error();
+    return page;
   }
 
  private:
@@ -511,6 +511,21 @@ bool retryable(const std::string& sqlstate) {
   return sqlstate == failure_kind::deadlock || sqlstate == failure_kind::serialization;
 }
 
+// A read's statements on a connection of `p`. A read can lose a deadlock to DDL on the partitions (a day's
+// partitions created while it takes its locks): it changed nothing, so it runs again, a few times at most,
+// within its deadline.
+awaitable<result<std::vector<rows>>> run_read(pool& p, const std::vector<statement>& batch, deadline due) {
+  auto c = co_await p.acquire(due);
+  if (!c) co_return std::move(c).error();
+  auto conn = std::move(*c);
+  auto r = co_await conn->run(batch, due);
+  for (int tries = 0; !r && tries < 3 && retryable(conn->last_sqlstate()) && clock::now() < due; ++tries) {
+    r = co_await conn->run(batch, due);
+  }
+  p.release(std::move(conn));
+  co_return r;
+}
+
 // Records this node has read, by call: a record never changes once written (the first record of a call
 // stays), so a copy is as good as the row for as long as it is inside its app's window, which the reader
 // checks against its own oldest_ts. Only found records are kept. Sharded by the call's hash; a full shard
@@ -767,7 +782,7 @@ class pg_store final : public store {
         .i64(sdkappid)
         .text(call_id)
         .i64(oldest_ts);
-    auto r = co_await pg::run(p, b, due);
+    auto r = co_await run_read(p, b, due);
     if (!r) co_return std::move(r).error();
     const auto& rows = (*r)[0];
     if (rows.size() == 0 || rows.is_null(0, 0)) co_return std::optional<stored_record>{};
@@ -778,18 +793,12 @@ class pg_store final : public store {
   }
 
   awaitable<result<record_page>> find_work(pool& p, record_filter filter, deadline due) {
-    auto c = co_await p.acquire(due);
-    if (!c) co_return std::move(c).error();
-    auto conn = std::move(*c);
-    search s(filter);
-    auto page = co_await s.run(*conn, due);
-    // A read can lose a deadlock to DDL on the partitions (a day's partitions created while it takes its locks):
-    // it changed nothing, so it runs again, a few times at most, within its deadline.
-    for (int tries = 0; !page && tries < 3 && retryable(conn->last_sqlstate()) && clock::now() < due; ++tries) {
-      page = co_await s.run(*conn, due);
-    }
-    p.release(std::move(conn));
-    co_return page;
+    const search s(filter);
+    if (s.empty()) co_return record_page{};
+    const std::vector<statement> b{s.make()};
+    auto r = co_await run_read(p, b, due);
+    if (!r) co_return std::move(r).error();
+    co_return s.page((*r)[0]);
   }
 
   awaitable<result<std::vector<due_call>>> claim_work(std::int64_t now_ms, std::size_t limit,
