@@ -104,8 +104,8 @@ struct query {
 
 // ---------------------------------------------------------------------------------------------------------
 // find_records: the embedded store's plan (store/time_buckets.h) as one statement, so that the total and the page
-// share its snapshot and a page costs one round trip. Its result: the counts as rows (i, n, NULL), then the
-// page's documents as rows (NULL, NULL, doc) in page order.
+// share its snapshot and a page costs one round trip. Its result: the counts as rows (i, n, NULL) and the page's
+// documents as rows (NULL, NULL, doc), in no promised order (read_result sorts the page).
 //
 // The time driver counts the window's segments (whole buckets from record_counts, the edges exactly) and, for a
 // deep offset, walks down the count buckets to the 10 s bucket the page starts in (a recursive CTE, one level a
