@@ -280,5 +280,30 @@ TEST_F(pg_store_test, an_unreachable_database_fails_the_open_with_its_reason) {
   EXPECT_NE(s.error().detail.find("refused"), std::string::npos) << s.error().detail;
 }
 
+// Host names are looked up by Asio's resolver, not inside libpq on the connecting thread: a name works (every address
+// of it tried in turn: "localhost" may answer ::1 first, where the test server does not listen), and one that does
+// not resolve fails the open with the name and the reason.
+TEST_F(pg_store_test, a_host_name_is_resolved_and_one_that_does_not_resolve_says_so) {
+  const auto at = url_.find("@127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << url_;
+  store_settings o;
+  o.url = url_.substr(0, at) + "@localhost:" + url_.substr(at + std::string("@127.0.0.1:").size());
+  auto s = open_store(o);
+  ASSERT_TRUE(s) << s.error().message << " (" << s.error().detail << ")";
+  record_filter f;
+  f.sdkappid = 1400000001;
+  f.end_ts = 1700000000;
+  auto page = io_.run((*s)->find_records(f, std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  ASSERT_TRUE(page) << page.error().message;
+  (*s)->close();
+
+  o.url = "postgresql://postgres@no-such-host.invalid:5432/callrec";
+  o.pg_connect_wait = std::chrono::seconds(1);
+  s = open_store(o);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, errc::unavailable);
+  EXPECT_NE(s.error().detail.find("cannot resolve no-such-host.invalid"), std::string::npos) << s.error().detail;
+}
+
 }  // namespace
 }  // namespace callrec::testing_store

@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 #include <cstring>
@@ -202,9 +205,143 @@ awaitable<bool> wait_fd(asio::any_io_executor ex, int fd, bool for_write, deadli
 
 }  // namespace
 
+namespace {
+
+// A connection string as libpq's keyword/value pairs.
+struct conn_params {
+  std::vector<std::string> keys, values;
+  void set(const std::string& key, std::string value) {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (keys[i] == key) {
+        values[i] = std::move(value);
+        return;
+      }
+    }
+    keys.push_back(key);
+    values.push_back(std::move(value));
+  }
+};
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out(1);
+  for (char ch : s) {
+    if (ch == ',') {
+      out.emplace_back();
+    } else {
+      out.back() += ch;
+    }
+  }
+  return out;
+}
+
+// One host name's addresses, looked up by Asio's resolver (on a thread of its own). The lookup is shared with its
+// completion, so a caller that stops waiting at its deadline leaves it to finish alone.
+struct lookup {
+  explicit lookup(const asio::any_io_executor& ex, deadline due) : resolver(ex), wake(ex, due) {}
+  asio::ip::tcp::resolver resolver;
+  asio::steady_timer wake;  // expires at the deadline; cancelled by the answer
+  bool done = false;
+  boost::system::error_code ec;
+  std::vector<std::string> addrs;
+};
+
+awaitable<std::shared_ptr<lookup>> look_up(asio::any_io_executor ex, const std::string& name, deadline due) {
+  auto l = std::make_shared<lookup>(ex, due);
+  l->resolver.async_resolve(name, "0", asio::ip::resolver_base::numeric_service,
+                            [l](boost::system::error_code ec, const asio::ip::tcp::resolver::results_type& found) {
+                              l->done = true;
+                              l->ec = ec;
+                              for (const auto& e : found) {
+                                auto a = e.endpoint().address().to_string();
+                                if (std::find(l->addrs.begin(), l->addrs.end(), a) == l->addrs.end()) {
+                                  l->addrs.push_back(std::move(a));
+                                }
+                              }
+                              l->wake.cancel();
+                            });
+  boost::system::error_code ec;
+  co_await l->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  co_return l;
+}
+
+// `conninfo` with its host names resolved here: libpq would resolve them inside PQconnectPoll, blocking the calling
+// thread (an I/O thread, for the read pools) for as long as DNS takes. Each address of a name becomes an entry of
+// its own (the host repeated, hostaddr the address), so libpq still tries them all in turn; `host` stays as given,
+// for TLS verification and .pgpass. Numeric hosts, socket directories and a hostaddr given by the user are left
+// as they are. A name that does not resolve is skipped; none resolving fails the connection.
+awaitable<result<conn_params>> resolve_hosts(asio::any_io_executor ex, const std::string& conninfo, deadline due) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (!opts) {
+    std::string why = err ? trimmed(err) : "bad connection string";
+    if (err) PQfreemem(err);
+    co_return make_error(errc::unavailable, "cannot reach the database", why);
+  }
+  conn_params p;
+  for (auto* o = opts; o->keyword; ++o) {
+    if (o->val) p.set(o->keyword, o->val);
+  }
+  PQconninfoFree(opts);
+  auto value = [&](const std::string& key) {
+    for (std::size_t i = 0; i < p.keys.size(); ++i) {
+      if (p.keys[i] == key) return p.values[i];
+    }
+    return std::string();
+  };
+  const std::string host = value("host");
+  if (host.empty() || !value("hostaddr").empty()) co_return p;
+  const auto hosts = split_commas(host);
+  const auto ports = split_commas(value("port"));
+  std::string new_hosts, new_addrs, new_ports, failures;
+  bool any_name = false, first = true;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    const std::string& h = hosts[i];
+    const std::string& port = ports.size() == hosts.size() ? ports[i] : ports.front();
+    std::vector<std::string> addrs{std::string()};  // numeric or a socket directory: libpq's, as given
+    boost::system::error_code numeric;
+    asio::ip::make_address(h, numeric);
+    if (!h.empty() && h.front() != '/' && h.front() != '@' && numeric) {
+      any_name = true;
+      auto asking = look_up(ex, h, due);
+      const auto l = co_await std::move(asking);
+      if (!l->done) co_return make_error(errc::timeout, "the database's host name did not resolve within the deadline", h);
+      if (l->ec || l->addrs.empty()) {
+        failures += (failures.empty() ? "" : "; ") + h + ": " + (l->ec ? l->ec.message() : "no address");
+        continue;
+      }
+      addrs = l->addrs;
+    }
+    for (const auto& a : addrs) {
+      const char* sep = first ? "" : ",";
+      first = false;
+      new_hosts += sep + h;
+      new_addrs += sep + a;
+      new_ports += sep + port;
+    }
+  }
+  if (!any_name) co_return p;
+  if (first) co_return make_error(errc::unavailable, "cannot reach the database", "cannot resolve " + failures);
+  p.set("host", new_hosts);
+  p.set("hostaddr", new_addrs);
+  if (!value("port").empty()) p.set("port", new_ports);
+  co_return p;
+}
+
+}  // namespace
+
 awaitable<result<std::shared_ptr<connection>>> connection::open(asio::any_io_executor ex, std::string conninfo,
                                                                 deadline due) {
-  PGconn* c = PQconnectStart(conninfo.c_str());
+  auto resolving = resolve_hosts(ex, conninfo, due);
+  auto params = co_await std::move(resolving);
+  if (!params) co_return std::move(params).error();
+  std::vector<const char*> keys, values;
+  for (std::size_t i = 0; i < params->keys.size(); ++i) {
+    keys.push_back(params->keys[i].c_str());
+    values.push_back(params->values[i].c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* c = PQconnectStartParams(keys.data(), values.data(), 0);
   if (!c) co_return make_error(errc::unavailable, "cannot reach the database", "out of memory");
   auto give_up = [&](std::string why) {
     std::string detail = trimmed(PQerrorMessage(c));
