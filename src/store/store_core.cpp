@@ -65,6 +65,44 @@ void add_counts(count_deltas& d, std::uint32_t sdkappid, std::int64_t start_ts, 
   }
 }
 
+search_driver driver_of(const record_filter& f) {
+  if (f.user_id) return search_driver::user;
+  if (f.caller) return search_driver::caller;
+  if (f.room_id) return search_driver::room;
+  return search_driver::time;
+}
+
+std::string_view index_column(search_driver d) { return d == search_driver::room ? "room_id" : "user_id"; }
+
+std::string_view index_key(const record_filter& f, search_driver d) {
+  switch (d) {
+    case search_driver::room:
+      return *f.room_id;
+    case search_driver::user:
+      return *f.user_id;
+    case search_driver::caller:
+      return *f.caller;
+    default:
+      return {};
+  }
+}
+
+bool needs_records(const record_filter& f, search_driver d) {
+  return f.result || f.type || f.media || (f.room_id && d != search_driver::room) ||
+         (f.caller && d != search_driver::caller);
+}
+
+std::pair<std::int64_t, std::int64_t> fetch_window(const record_filter& f, std::int64_t first, std::int64_t last) {
+  if (f.after) {
+    if (f.descending) {
+      last = std::min(last, f.after->start_ts);
+    } else {
+      first = std::max(first, f.after->start_ts);
+    }
+  }
+  return {first, last};
+}
+
 offset_seek::offset_seek(const std::vector<buckets::segment>& segments, const std::vector<std::uint64_t>& counts,
                          std::uint64_t offset, bool descending)
     : offset_(offset), descending_(descending) {

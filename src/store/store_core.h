@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "records/filter.h"
 #include "records/record.h"
 #include "records/wire.h"
 #include "store/store.h"
@@ -44,8 +45,28 @@ using count_deltas = std::map<count_key, std::int64_t>;
 void add_counts(count_deltas& d, std::uint32_t sdkappid, std::int64_t start_ts, call_result result, call_type type,
                 media_type media, std::int64_t delta);
 
+// What the stores' searches (find_records) decide alike.
+//
+// The index a search reads through: a filter naming a user, a caller or a room (the first of these it names) is
+// read through that index (participants or rooms, aliased p in both stores' SQL), any other through the records'
+// time index.
+enum class search_driver { time, user, caller, room };
+search_driver driver_of(const record_filter& f);
+// The driving index's key: its column in participants or rooms, and the filter's value for it (a caller's rows
+// are also the ones with is_caller set). Not for the time driver.
+std::string_view index_column(search_driver d);
+std::string_view index_key(const record_filter& f, search_driver d);
+// Whether counting the matches needs more than the driving index: a filter on the records' columns, or on the
+// other index.
+bool needs_records(const record_filter& f, search_driver d);
+// The seconds a page is read from: the filter's window [first, last], narrowed by its cursor.
+std::pair<std::int64_t, std::int64_t> fetch_window(const record_filter& f, std::int64_t first, std::int64_t last);
+// Offset pages at least this deep are located through the count buckets instead of skipping rows.
+inline constexpr std::uint64_t offset_seek_threshold = 512;
+
 // Locates a deep page through the count buckets instead of skipping rows: which bucket rows to read, level
-// by level, and the window the page then starts in. The stores drive it alike:
+// by level, and the window the page then starts in. The embedded store drives it from C++ (the PostgreSQL store
+// walks the same way in SQL, in one recursive statement):
 //   offset_seek s(segments, counts, offset, descending);
 //   while (auto b = s.next()) s.feed(<the (bucket, n) rows of buckets [b->lo, b->hi] at b->level, in page order>);
 //   s.narrow(lo, hi); offset = s.offset();

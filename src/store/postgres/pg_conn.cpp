@@ -210,6 +210,12 @@ namespace {
 // A connection string as libpq's keyword/value pairs.
 struct conn_params {
   std::vector<std::string> keys, values;
+  std::string get(const std::string& key) const {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (keys[i] == key) return values[i];
+    }
+    return {};
+  }
   void set(const std::string& key, std::string value) {
     for (std::size_t i = 0; i < keys.size(); ++i) {
       if (keys[i] == key) {
@@ -282,16 +288,10 @@ awaitable<result<conn_params>> resolve_hosts(asio::any_io_executor ex, const std
     if (o->val) p.set(o->keyword, o->val);
   }
   PQconninfoFree(opts);
-  auto value = [&](const std::string& key) {
-    for (std::size_t i = 0; i < p.keys.size(); ++i) {
-      if (p.keys[i] == key) return p.values[i];
-    }
-    return std::string();
-  };
-  const std::string host = value("host");
-  if (host.empty() || !value("hostaddr").empty()) co_return p;
+  const std::string host = p.get("host");
+  if (host.empty() || !p.get("hostaddr").empty()) co_return p;
   const auto hosts = split_commas(host);
-  const auto ports = split_commas(value("port"));
+  const auto ports = split_commas(p.get("port"));
   std::string new_hosts, new_addrs, new_ports, failures;
   bool any_name = false, first = true;
   for (std::size_t i = 0; i < hosts.size(); ++i) {
@@ -323,7 +323,7 @@ awaitable<result<conn_params>> resolve_hosts(asio::any_io_executor ex, const std
   if (first) co_return make_error(errc::unavailable, "cannot reach the database", "cannot resolve " + failures);
   p.set("host", new_hosts);
   p.set("hostaddr", new_addrs);
-  if (!value("port").empty()) p.set("port", new_ports);
+  if (!p.get("port").empty()) p.set("port", new_ports);
   co_return p;
 }
 
@@ -616,11 +616,20 @@ void pool::close() {
   waiters_.clear();
 }
 
-awaitable<result<std::vector<rows>>> run(pool& p, const std::vector<statement>& batch, deadline due) {
+bool retryable(std::string_view sqlstate) {
+  return sqlstate == failure_kind::deadlock || sqlstate == failure_kind::serialization;
+}
+
+awaitable<result<std::vector<rows>>> run(pool& p, const std::vector<statement>& batch, deadline due, int retries) {
   auto c = co_await p.acquire(due);
   if (!c) co_return std::move(c).error();
   auto conn = std::move(*c);
   auto out = co_await conn->run(batch, due);
+  for (int tries = 0; !out && tries < retries && retryable(conn->last_sqlstate()) &&
+                      std::chrono::steady_clock::now() < due;
+       ++tries) {
+    out = co_await conn->run(batch, due);
+  }
   p.release(std::move(conn));
   co_return out;
 }

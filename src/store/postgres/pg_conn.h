@@ -205,8 +205,13 @@ class pool {
   std::deque<std::shared_ptr<waiter>> waiters_;
 };
 
-// Runs `batch` on a connection of `p` (acquired and released here).
-awaitable<result<std::vector<rows>>> run(pool& p, const std::vector<statement>& batch, deadline due);
+// A deadlock or serialization failure: the transaction was rolled back and may simply run again.
+bool retryable(std::string_view sqlstate);
+
+// Runs `batch` on a connection of `p` (acquired and released here). A batch that is safe to run again (a read)
+// may pass `retries`: it runs again that many times at most while it fails retryably, within `due`.
+awaitable<result<std::vector<rows>>> run(pool& p, const std::vector<statement>& batch, deadline due,
+                                         int retries = 0);
 
 // The 64-bit advisory lock key of a name (FNV-1a), for pg_advisory_lock.
 std::int64_t lock_key(std::string_view name);

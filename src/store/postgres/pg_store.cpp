@@ -37,8 +37,6 @@ using buckets::count_spans;
 using buckets::span_count;
 using clock = std::chrono::steady_clock;
 
-// Offset pages at least this deep are located through the count buckets instead of skipping rows.
-constexpr std::uint64_t offset_seek_threshold = 512;
 // Records removed per app in one retention slice (one transaction), when a whole day cannot be dropped.
 constexpr std::size_t retention_slice = 5000;
 // How long the store's own work (a group commit, a retention step) may take before it gives up on the
@@ -129,14 +127,7 @@ std::string fanout_sql() {
 
 class search {
  public:
-  explicit search(const record_filter& f) : f_(f) {
-    if (f.user_id) {
-      driver_ = driver::user;
-    } else if (f.caller) {
-      driver_ = driver::caller;
-    } else if (f.room_id) {
-      driver_ = driver::room;
-    }
+  explicit search(const record_filter& f) : f_(f), driver_(store_core::driver_of(f)) {
     first_ = std::clamp(f.start_ts, buckets::min_second, buckets::max_second);
     last_ = std::clamp(f.end_ts, buckets::min_second, buckets::max_second);
   }
@@ -152,20 +143,9 @@ class search {
   }
 
  private:
-  enum class driver { time, user, caller, room };
+  using driver = store_core::search_driver;
 
-  // The fetch window: the filter's, narrowed by a cursor.
-  std::pair<std::int64_t, std::int64_t> fetch_window() const {
-    std::int64_t lo = first_, hi = last_;
-    if (f_.after) {
-      if (f_.descending) {
-        hi = std::min(hi, f_.after->start_ts);
-      } else {
-        lo = std::max(lo, f_.after->start_ts);
-      }
-    }
-    return {lo, hi};
-  }
+  std::pair<std::int64_t, std::int64_t> fetch_window() const { return store_core::fetch_window(f_, first_, last_); }
   std::uint64_t offset() const { return f_.after ? 0 : f_.offset; }
   // One row more than the page, to know whether another follows; none when the page is empty by definition.
   std::int64_t fetch_limit() const { return f_.limit == 0 ? 0 : static_cast<std::int64_t>(f_.limit) + 1; }
@@ -181,7 +161,7 @@ class search {
       his.add(seg.hi);
     }
     const auto [lo, hi] = fetch_window();
-    const bool seek = !f_.after && offset() >= offset_seek_threshold;
+    const bool seek = !f_.after && offset() >= store_core::offset_seek_threshold;
     const std::string spans = spans_sql(false), spans_to_seconds = spans_sql(true), fanout = fanout_sql();
     const std::string last = std::to_string(span_count - 1);
     // A bucket's first (ascending) or last (descending) second: the edge a page starting in it reads from.
@@ -242,7 +222,7 @@ class search {
     const auto [lo, hi] = fetch_window();
     query q;
     q.add("WITH tot AS (SELECT count(*) AS n");
-    from_where(q, first_, last_, needs_records());
+    from_where(q, first_, last_, store_core::needs_records(f_, driver_));
     q.add("), page AS (SELECT r.doc, p.start_ts, p.call_id");
     from_where(q, lo, hi, true);
     // The page is read only when the count says it has rows: a filter on the records' columns may match none.
@@ -263,7 +243,7 @@ class search {
     q.add(" ORDER BY " + k + ".start_ts" + dir() + ", " + k + ".call_id" + dir());
     q.add(" LIMIT ?", fetch_limit());
   }
-  // The counts (i set), then the page's documents (i null), in no particular order: read_page sorts them.
+  // The counts (i set), then the page's documents (i null), in no particular order: read_result sorts them.
   void add_output(query& q, const std::string& index) const {
     q.add(" SELECT " + index + " AS i, tot.n, NULL::bytea AS doc FROM tot UNION ALL SELECT NULL, NULL, page.doc FROM page");
   }
@@ -275,17 +255,8 @@ class search {
     q.add(driver_ == driver::room ? " FROM rooms p" : " FROM participants p");
     if (join) q.add(" JOIN records r ON r.sdkappid = p.sdkappid AND r.start_ts = p.start_ts AND r.call_id = p.call_id");
     q.add(" WHERE p.sdkappid = ?", app);
-    switch (driver_) {
-      case driver::room:
-        q.add(" AND p.room_id = ?", std::string_view(*f_.room_id));
-        break;
-      case driver::user:
-        q.add(" AND p.user_id = ?", std::string_view(*f_.user_id));
-        break;
-      default:
-        q.add(" AND p.user_id = ? AND p.is_caller", std::string_view(*f_.caller));
-        break;
-    }
+    q.add(" AND p." + std::string(store_core::index_column(driver_)) + " = ?", store_core::index_key(f_, driver_));
+    if (driver_ == driver::caller) q.add(" AND p.is_caller");
     q.add(" AND p.start_ts >= ?", lo).add(" AND p.start_ts <= ?", hi);
     if (join) add_record_filters(q, "r.");
   }
@@ -308,11 +279,6 @@ class search {
         q.add(" AND m.start_ts = r.start_ts AND m.call_id = r.call_id)");
       }
     }
-  }
-
-  bool needs_records() const {
-    return f_.result || f_.type || f_.media || (f_.room_id && driver_ != driver::room) ||
-           (f_.caller && driver_ != driver::caller);
   }
 
   // The total (the counts' sum) and the page in its order, with the cursor to the next one when a row more came.
@@ -342,7 +308,7 @@ class search {
   }
 
   record_filter f_;
-  driver driver_ = driver::time;
+  driver driver_;
   std::int64_t first_ = 0, last_ = 0;
 };
 
@@ -507,24 +473,9 @@ struct attempt {
   std::optional<error> failure;
 };
 
-bool retryable(const std::string& sqlstate) {
-  return sqlstate == failure_kind::deadlock || sqlstate == failure_kind::serialization;
-}
-
-// A read's statements on a connection of `p`. A read can lose a deadlock to DDL on the partitions (a day's
-// partitions created while it takes its locks): it changed nothing, so it runs again, a few times at most,
-// within its deadline.
-awaitable<result<std::vector<rows>>> run_read(pool& p, const std::vector<statement>& batch, deadline due) {
-  auto c = co_await p.acquire(due);
-  if (!c) co_return std::move(c).error();
-  auto conn = std::move(*c);
-  auto r = co_await conn->run(batch, due);
-  for (int tries = 0; !r && tries < 3 && retryable(conn->last_sqlstate()) && clock::now() < due; ++tries) {
-    r = co_await conn->run(batch, due);
-  }
-  p.release(std::move(conn));
-  co_return r;
-}
+// A read can lose a deadlock to DDL on the partitions (a day's partitions created while it takes its locks): it
+// changed nothing, so it runs again, this many times at most, within its deadline.
+constexpr int read_retries = 3;
 
 // Records this node has read, by call: a record never changes once written (the first record of a call
 // stays), so a copy is as good as the row for as long as it is inside its app's window, which the reader
@@ -782,7 +733,7 @@ class pg_store final : public store {
         .i64(sdkappid)
         .text(call_id)
         .i64(oldest_ts);
-    auto r = co_await run_read(p, b, due);
+    auto r = co_await pg::run(p, b, due, read_retries);
     if (!r) co_return std::move(r).error();
     const auto& rows = (*r)[0];
     if (rows.size() == 0 || rows.is_null(0, 0)) co_return std::optional<stored_record>{};
@@ -796,7 +747,7 @@ class pg_store final : public store {
     const search s(filter);
     if (s.empty()) co_return record_page{};
     const std::vector<statement> b{s.make()};
-    auto r = co_await run_read(p, b, due);
+    auto r = co_await pg::run(p, b, due, read_retries);
     if (!r) co_return std::move(r).error();
     co_return s.page((*r)[0]);
   }

@@ -59,8 +59,6 @@ constexpr int hard_wal_pages = 65536;
 // Records removed per app in one retention slice (one write transaction).
 constexpr std::size_t retention_slice = 5000;
 
-// Offset pages at least this deep are located through the count buckets instead of skipping rows.
-constexpr std::uint64_t offset_seek_threshold = 512;
 
 // ---------------------------------------------------------------------------------------------------------
 // Records <-> rows
@@ -158,14 +156,7 @@ void bind_all(stmt_use& q, const std::vector<sql_arg>& args) {
 // Runs one find_records inside a read transaction of `db`.
 class record_search {
  public:
-  record_search(connection& db, const record_filter& f) : db_(db), f_(f) {
-    if (f.user_id) {
-      driver_ = driver::user;
-    } else if (f.caller) {
-      driver_ = driver::caller;
-    } else if (f.room_id) {
-      driver_ = driver::room;
-    }
+  record_search(connection& db, const record_filter& f) : db_(db), f_(f), driver_(store_core::driver_of(f)) {
     first_ = std::clamp(f.start_ts, buckets::min_second, buckets::max_second);
     last_ = std::clamp(f.end_ts, buckets::min_second, buckets::max_second);
   }
@@ -184,16 +175,11 @@ class record_search {
     if (page.total == 0 || f_.limit == 0) return page;
     if (!f_.after && f_.offset >= page.total) return page;
 
-    std::int64_t lo = first_, hi = last_;
+    auto [lo, hi] = store_core::fetch_window(f_, first_, last_);
     std::uint64_t offset = f_.after ? 0 : f_.offset;
     if (f_.after) {
-      if (f_.descending) {
-        hi = std::min(hi, f_.after->start_ts);
-      } else {
-        lo = std::max(lo, f_.after->start_ts);
-      }
       if (lo > hi) return page;
-    } else if (driver_ == driver::time && offset >= offset_seek_threshold) {
+    } else if (driver_ == driver::time && offset >= store_core::offset_seek_threshold) {
       if (auto r = seek(lo, hi, offset); !r) return std::move(r).error();
     }
     if (auto r = fetch(lo, hi, offset, page); !r) return std::move(r).error();
@@ -201,7 +187,7 @@ class record_search {
   }
 
  private:
-  enum class driver { time, user, caller, room };
+  using driver = store_core::search_driver;
 
   // The user and caller filters walk participants, the room filter rooms (both aliased p); their rows are
   // ordered by (hour, start_ts, call_id), which is the order of (start_ts, call_id).
@@ -222,17 +208,8 @@ class record_search {
       // statement text, and its cached plan, stay the same whatever the window).
       q.add(" AND p.hour IN (WITH RECURSIVE d(x) AS (SELECT ?", std::max(hour_of(lo), hour_lo_));
       q.add(" UNION ALL SELECT x + 1 FROM d WHERE x < ?) SELECT x FROM d)", std::min(hour_of(hi), hour_hi_));
-      switch (driver_) {
-        case driver::room:
-          q.add(" AND p.room_id = ?", std::string_view(*f_.room_id));
-          break;
-        case driver::user:
-          q.add(" AND p.user_id = ?", std::string_view(*f_.user_id));
-          break;
-        default:
-          q.add(" AND p.user_id = ? AND p.is_caller = 1", std::string_view(*f_.caller));
-          break;
-      }
+      q.add(" AND p." + std::string(store_core::index_column(driver_)) + " = ?", store_core::index_key(f_, driver_));
+      if (driver_ == driver::caller) q.add(" AND p.is_caller = 1");
     }
     q.add(by_index() ? " AND p.start_ts >= ?" : " AND r.start_ts >= ?", lo);
     q.add(by_index() ? " AND p.start_ts <= ?" : " AND r.start_ts <= ?", hi);
@@ -278,12 +255,6 @@ class record_search {
     }
   }
 
-  // Whether counting needs the records themselves (a filter the driving index does not hold).
-  bool needs_records() const {
-    return f_.result || f_.type || f_.media || (f_.room_id && driver_ != driver::room) ||
-           (f_.caller && driver_ != driver::caller);
-  }
-
   result<std::int64_t> scalar(const sql_query& q) {
     sqlite3_stmt* s = db_.cached(q.text);
     if (!s) return db_.last_error("prepare");
@@ -299,7 +270,7 @@ class record_search {
   result<std::uint64_t> index_total() {
     sql_query q;
     q.add("SELECT COUNT(*)");
-    from_where(q, first_, last_, needs_records());
+    from_where(q, first_, last_, store_core::needs_records(f_, driver_));
     auto n = scalar(q);
     if (!n) return std::move(n).error();
     return static_cast<std::uint64_t>(*n);
@@ -406,7 +377,7 @@ class record_search {
 
   connection& db_;
   const record_filter& f_;
-  driver driver_ = driver::time;
+  driver driver_;
   std::int64_t first_ = 0, last_ = 0;
   std::vector<segment> segments_;
   std::vector<std::uint64_t> counts_;
