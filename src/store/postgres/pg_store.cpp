@@ -103,7 +103,7 @@ struct query {
 // ---------------------------------------------------------------------------------------------------------
 // find_records: the embedded store's plan (store/time_buckets.h) as one statement, so that the total and the page
 // share its snapshot and a page costs one round trip. Its result: the counts as rows (i, n, NULL) and the page's
-// documents as rows (NULL, NULL, doc), in no promised order (read_result sorts the page).
+// documents as rows (NULL, NULL, doc), in no promised order (read_page sorts the page).
 //
 // The time driver counts the window's segments (whole buckets from record_counts, the edges exactly) and, for a
 // deep offset, walks down the count buckets to the 10 s bucket the page starts in (a recursive CTE, one level a
@@ -134,11 +134,32 @@ class search {
 
   // Nothing to ask: the window is empty.
   bool empty() const { return first_ > last_; }
-  // The page's one statement, and the page from its rows.
+  // The page's one statement.
   statement make() const { return (driver_ == driver::time ? by_time() : by_index()).make(); }
-  result<record_page> page(const rows& rows) const {
+  // The total (the counts' sum) and the page in its order, with the cursor to the next one when a row more came.
+  result<record_page> read_page(const rows& rows) const {
     record_page page;
-    if (auto ok = read_result(rows, page); !ok) return ok.error();
+    std::vector<call_record> found;
+    found.reserve(static_cast<std::size_t>(rows.size()));
+    for (int i = 0; i < rows.size(); ++i) {
+      if (!rows.is_null(i, 0)) {
+        page.total += static_cast<std::uint64_t>(rows.i64(i, 1));
+        continue;
+      }
+      auto rec = stored_record::from_doc(rows.bytes(i, 2));
+      if (!rec) return corrupt("a record's document");
+      found.push_back(rec->to_record());
+    }
+    // (start_ts, call_id) order; call_id compares as bytes, as its "C" collation does in the database.
+    std::sort(found.begin(), found.end(), [desc = f_.descending](const call_record& a, const call_record& b) {
+      return desc ? std::tie(b.start_ts, b.call_id) < std::tie(a.start_ts, a.call_id)
+                  : std::tie(a.start_ts, a.call_id) < std::tie(b.start_ts, b.call_id);
+    });
+    if (found.size() > f_.limit) {
+      found.resize(f_.limit);
+      page.next = record_cursor{found.back().start_ts, found.back().call_id};
+    }
+    page.records = std::move(found);
     return page;
   }
 
@@ -243,7 +264,7 @@ class search {
     q.add(" ORDER BY " + k + ".start_ts" + dir() + ", " + k + ".call_id" + dir());
     q.add(" LIMIT ?", fetch_limit());
   }
-  // The counts (i set), then the page's documents (i null), in no particular order: read_result sorts them.
+  // The counts (i set), then the page's documents (i null), in no particular order: read_page sorts them.
   void add_output(query& q, const std::string& index) const {
     q.add(" SELECT " + index + " AS i, tot.n, NULL::bytea AS doc FROM tot UNION ALL SELECT NULL, NULL, page.doc FROM page");
   }
@@ -281,31 +302,6 @@ class search {
     }
   }
 
-  // The total (the counts' sum) and the page in its order, with the cursor to the next one when a row more came.
-  result<void> read_result(const rows& rows, record_page& page) const {
-    std::vector<call_record> found;
-    found.reserve(static_cast<std::size_t>(rows.size()));
-    for (int i = 0; i < rows.size(); ++i) {
-      if (!rows.is_null(i, 0)) {
-        page.total += static_cast<std::uint64_t>(rows.i64(i, 1));
-        continue;
-      }
-      auto rec = stored_record::from_doc(rows.bytes(i, 2));
-      if (!rec) return corrupt("a record's document");
-      found.push_back(rec->to_record());
-    }
-    // (start_ts, call_id) order; call_id compares as bytes, as its "C" collation does in the database.
-    std::sort(found.begin(), found.end(), [desc = f_.descending](const call_record& a, const call_record& b) {
-      return desc ? std::tie(b.start_ts, b.call_id) < std::tie(a.start_ts, a.call_id)
-                  : std::tie(a.start_ts, a.call_id) < std::tie(b.start_ts, b.call_id);
-    });
-    if (found.size() > f_.limit) {
-      found.resize(f_.limit);
-      page.next = record_cursor{found.back().start_ts, found.back().call_id};
-    }
-    page.records = std::move(found);
-    return {};
-  }
 
   record_filter f_;
   driver driver_;
@@ -564,25 +560,13 @@ class pg_store final : public store {
                                                              std::int64_t oldest_ts, deadline due) override {
     // A record read before answers on this thread, with no round trip to the database.
     if (auto hit = cache_.find(sdkappid, call_id, oldest_ts)) co_return std::move(hit);
-    if (auto p = thread_pool()) {  // an attached I/O thread: its own connections, no hop to the store's thread
-      if (closed_.load()) co_return closed_error();
-      auto direct = get_record_work(*p, sdkappid, std::string(call_id), oldest_ts, due);
-      co_return co_await std::move(direct);
-    }
-    auto work = get_record_work(pool_, sdkappid, std::string(call_id), oldest_ts, due);
-    auto op = on_thread<std::optional<stored_record>>(std::move(work), due,
-                                                      "the store did not answer within the deadline; retry");
+    auto op = read<std::optional<stored_record>>(
+        [&](pool& p) { return get_record_work(p, sdkappid, std::string(call_id), oldest_ts, due); }, due);
     co_return co_await std::move(op);
   }
 
   awaitable<result<record_page>> find_records(const record_filter& filter, deadline due) override {
-    if (auto p = thread_pool()) {
-      if (closed_.load()) co_return closed_error();
-      auto direct = find_work(*p, filter, due);
-      co_return co_await std::move(direct);
-    }
-    auto work = find_work(pool_, filter, due);
-    auto op = on_thread<record_page>(std::move(work), due, "the store did not answer within the deadline; retry");
+    auto op = read<record_page>([&](pool& p) { return find_work(p, filter, due); }, due);
     co_return co_await std::move(op);
   }
 
@@ -678,6 +662,20 @@ class pg_store final : public store {
         due, timeout_message);
   }
 
+  // A read, `work(pool)`: on an attached I/O thread over that thread's own pool (no hop to the store's thread and
+  // back), else on the store's thread. `work` is called at once; the coroutine it returns owns its arguments.
+  template <class T, class Work>
+  awaitable<result<T>> read(Work work, deadline due) {
+    if (auto p = thread_pool()) {  // held by this frame while the read runs
+      if (closed_.load()) co_return closed_error();
+      auto direct = work(*p);
+      co_return co_await std::move(direct);
+    }
+    auto on_store = work(pool_);
+    auto op = on_thread<T>(std::move(on_store), due, "the store did not answer within the deadline; retry");
+    co_return co_await std::move(op);
+  }
+
   // The calling thread's read pool for this store, if attached. Held by the reading coroutine's frame.
   std::shared_ptr<pool> thread_pool() const {
     for (const auto& [id, p] : thread_read_pools) {
@@ -749,7 +747,7 @@ class pg_store final : public store {
     const std::vector<statement> b{s.make()};
     auto r = co_await pg::run(p, b, due, read_retries);
     if (!r) co_return std::move(r).error();
-    co_return s.page((*r)[0]);
+    co_return s.read_page((*r)[0]);
   }
 
   awaitable<result<std::vector<due_call>>> claim_work(std::int64_t now_ms, std::size_t limit,
