@@ -280,6 +280,31 @@ TEST_F(pg_store_test, an_unreachable_database_fails_the_open_with_its_reason) {
   EXPECT_NE(s.error().detail.find("refused"), std::string::npos) << s.error().detail;
 }
 
+// A batch stops at its first failure, and the server skips what follows, prepares included: a statement first
+// seen in such a batch was never prepared, and must be prepared again when it next runs.
+TEST_F(pg_store_test, a_prepare_skipped_by_a_failed_batch_is_prepared_again) {
+  auto r = io_.run([](std::string url) -> boost::asio::awaitable<result<int>> {
+    const auto due = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    auto ex = co_await boost::asio::this_coro::executor;
+    auto opening = pg::connection::open(ex, url, due);
+    auto c = co_await std::move(opening);
+    if (!c) co_return std::move(c).error();
+    const std::vector<pg::statement> failing{pg::statement("SELECT 1 / 0"), pg::statement("SELECT 2::int8")};
+    auto first = co_await (*c)->run(failing, due);
+    if (first) co_return make_error(errc::internal, "a division by zero succeeded");
+    int sum = 0;
+    for (const char* sql : {"SELECT 2::int8", "SELECT 3::int8", "SELECT 4::int8"}) {
+      const std::vector<pg::statement> one{pg::statement(sql)};
+      auto again = co_await (*c)->run(one, due);
+      if (!again) co_return std::move(again).error();
+      sum += static_cast<int>((*again)[0].i64(0, 0));
+    }
+    co_return sum;
+  }(url_));
+  ASSERT_TRUE(r) << r.error().message << " (" << r.error().detail << ")";
+  EXPECT_EQ(*r, 9);
+}
+
 // Host names are looked up by Asio's resolver, not inside libpq on the connecting thread: a name works (every address
 // of it tried in turn: "localhost" may answer ::1 first, where the test server does not listen), and one that does
 // not resolve fails the open with the name and the reason.

@@ -423,7 +423,7 @@ awaitable<result<std::vector<rows>>> connection::exchange(const std::vector<stat
   // What was sent, in order: the result of each is read back in the same order.
   struct sent {
     bool is_prepare;
-    const std::string* new_name_of;  // a prepare of this batch: forget the name if it failed
+    const std::string* new_name_of;  // a prepare of this batch: its text (a key of prepared_)
   };
   std::vector<sent> order;
   std::vector<const char*> values;
@@ -435,7 +435,7 @@ awaitable<result<std::vector<rows>>> connection::exchange(const std::vector<stat
     if (s.prepared()) {
       auto it = prepared_.find(s.sql());
       if (it == prepared_.end()) {
-        it = prepared_.emplace(s.sql(), "s" + std::to_string(prepared_.size())).first;
+        it = prepared_.emplace(s.sql(), "s" + std::to_string(names_++)).first;
         if (!PQsendPrepare(conn_, it->second.c_str(), s.sql().c_str(), s.count(), s.types())) {
           co_return lost("send prepare");
         }
@@ -462,7 +462,9 @@ awaitable<result<std::vector<rows>>> connection::exchange(const std::vector<stat
   std::vector<rows> out;
   out.reserve(batch.size());
   std::optional<error> first_error;
-  const std::string* failed_prepare = nullptr;
+  // Prepares of this batch the server did not carry out: the failing one, and any after a failure (the server
+  // skips the rest of an aborted pipeline). Their texts are forgotten, so they are prepared again next time.
+  std::vector<const std::string*> unprepared;
   for (const auto& item : order) {
     const next got = co_await next_result();
     if (!got.ok) co_return lost("read");
@@ -474,9 +476,9 @@ awaitable<result<std::vector<rows>>> connection::exchange(const std::vector<stat
       sqlstate_ = state ? state : "";
       first_error = make_error(errc::unavailable, "the database refused the statement",
                                sqlstate_ + ": " + trimmed(PQresultErrorMessage(r)));
-      if (item.is_prepare) failed_prepare = item.new_name_of;
     }
     if (item.is_prepare) {
+      if (status != PGRES_COMMAND_OK) unprepared.push_back(item.new_name_of);
       PQclear(r);
     } else {
       out.emplace_back(r);
@@ -499,7 +501,10 @@ awaitable<result<std::vector<rows>>> connection::exchange(const std::vector<stat
   }
   if (!first_error) co_return out;
 
-  if (failed_prepare) prepared_.erase(*failed_prepare);
+  for (const auto* text : unprepared) {
+    const std::string key = *text;  // a copy: the element is erased
+    prepared_.erase(key);
+  }
   if (PQtransactionStatus(conn_) != PQTRANS_IDLE) {
     // A transaction the failure left open: roll it back so the connection can serve the next caller.
     const std::string keep = sqlstate_;

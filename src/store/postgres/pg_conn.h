@@ -173,6 +173,7 @@ class connection : public std::enable_shared_from_this<connection> {
   bool broken_ = false;
   std::string sqlstate_;
   std::unordered_map<std::string, std::string> prepared_;  // statement text -> its name on this connection
+  std::uint64_t names_ = 0;  // prepared statements named so far: a name is never given twice
 };
 
 // Connections to one database, opened on demand up to `max`. A connection returned broken is dropped; the
